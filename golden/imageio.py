@@ -10,6 +10,7 @@ rather than being silently converted.
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 
 import numpy as np
@@ -52,6 +53,22 @@ def _pil():
     return Image, UnidentifiedImageError
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_png_header(p: str) -> None:
+    """Report a zero-size PNG clearly (Pillow only says "cannot identify image file")."""
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(24)
+    except OSError as exc:
+        raise ImageError(f"{p}: cannot read file: {exc}") from exc
+    if head[:8] == _PNG_SIGNATURE and len(head) == 24 and head[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", head[16:24])
+        if width == 0 or height == 0:
+            raise ImageError(f"{p}: image has zero size ({width}x{height})")
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Load an 8-bit L or RGB image file.
 
@@ -77,6 +94,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
             raise ImageError(f"{p}: file is empty (0 bytes), not an image")
     except OSError as exc:
         raise ImageError(f"{p}: cannot read file: {exc}") from exc
+    _check_png_header(p)
     try:
         with Image.open(p) as im:
             mode = im.mode
