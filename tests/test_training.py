@@ -1,0 +1,155 @@
+"""Training pipeline: QAT/integer mode equals golden bit for bit, export/load round trip, resume, LR data."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch not installed (pip install -e '.[train]')")
+
+from golden import iqlut, spec  # noqa: E402
+from golden.imageio import load_image  # noqa: E402
+from golden.modelfile import load_model, random_model  # noqa: E402
+from training.model import IQLUT  # noqa: E402
+from tests.test_golden import small_config  # noqa: E402
+
+DATA = Path(os.environ.get("IQLUT_DATA", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+
+
+def need_data():
+    if not (DATA / "Set5").is_dir():
+        pytest.skip(f"datasets not found at {DATA} (set IQLUT_DATA)")
+
+
+@pytest.mark.parametrize("name,seed", [("iq_l8c8", 0), ("ecnn_l8c8", 1), ("iq_l8c16", 2)])
+def test_int_mode_equals_golden_on_random_models(name, seed):
+    for extreme in (False, True):
+        m = random_model(name, seed, extreme=extreme)
+        net = IQLUT.from_golden(m)
+        lr = np.random.default_rng(seed).integers(0, 256, (11, 14), dtype=np.uint8)
+        got = net(torch.tensor(lr, dtype=torch.float32)[None, None], "int")[0, 0].numpy()
+        np.testing.assert_array_equal(got.astype(np.uint8), iqlut.upscale(m, lr))
+
+
+def test_int_mode_equals_golden_per_block():
+    m = random_model(small_config(kernel=3), 5)
+    net = IQLUT.from_golden(m)
+    lr = np.random.default_rng(5).integers(0, 256, (6, 9), dtype=np.uint8)
+    inter = {}
+    iqlut.upscale(m, lr, inter)
+    _, blocks = net(torch.tensor(lr, dtype=torch.float32)[None, None], "int", return_blocks=True)
+    for n, b in enumerate(blocks):
+        np.testing.assert_array_equal(b[0].numpy(), inter[f"block{n}"])
+
+
+def test_qat_accumulator_is_within_dpfi_rounding_of_exact():
+    """QAT differs from the exact arithmetic only by DPFI's per-entry rounding: per layer the
+    accumulators differ by at most c_in * k^2 / 2 entry units (0.5 per entry)."""
+    m = random_model("iq_l8c8", 3)
+    net = IQLUT.from_golden(m)
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        for layer in net.layers:
+            x = torch.tensor(rng.integers(-128, 128, (2, layer.layer.c_in, 12, 13)), dtype=torch.float32)
+            d = (layer.ec(x, "qat") - layer.ec(x, "int").float()).abs().max().item()
+            bound = layer.layer.c_in * layer.layer.kernel ** 2 / 2
+            assert 0 < d <= bound + 1e-3
+
+
+def test_hat_and_gather_implementations_agree():
+    m = random_model(small_config(levels=(7, 9), levels_up=5), 4)
+    net = IQLUT.from_golden(m)
+    lr = torch.tensor(np.random.default_rng(1).integers(0, 256, (2, 1, 7, 8)), dtype=torch.float32)
+    outs = []
+    for impl in ("hat", "gather"):
+        for layer in net.layers:
+            layer.impl = impl
+        net.zero_grad()
+        y = net(lr, "qat")
+        y.square().mean().backward()
+        outs.append((y.detach(), [layer.lut.grad.clone() for layer in net.layers]))
+    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=0, atol=1e-3)
+    for g0, g1 in zip(outs[0][1], outs[1][1]):
+        torch.testing.assert_close(g0, g1, rtol=1e-4, atol=1e-5)
+
+
+def test_gradients_reach_every_layer_without_interpolation():
+    """ECNN (no DPFI): the straight-through slope still trains the first block."""
+    net = IQLUT(spec.get_config("ecnn_l8c8"))
+    lr = torch.tensor(np.random.default_rng(0).integers(0, 256, (1, 1, 8, 8)), dtype=torch.float32)
+    net(lr, "qat").mean().backward()
+    net.up.lut.data.normal_(0, 0.05)
+    net.zero_grad()
+    net(lr, "qat").mean().backward()
+    assert all(layer.lut.grad.abs().sum() > 0 for layer in net.layers)
+
+
+def test_export_round_trip(tmp_path):
+    from golden.modelfile import save_model
+    net = IQLUT(spec.get_config("iq_l8c8"))
+    with torch.no_grad():
+        for layer in net.layers:
+            layer.lut.normal_(0, 0.3)
+    net.blocks[2].set_nuqd(0.3, 0.55)
+    m = net.to_golden({"note": "test"})
+    p = save_model(m, tmp_path / "m.npz")
+    m2 = load_model(p)
+    assert m2.meta == {"note": "test"} and m2.lut_bytes() == 34_304
+    for a, b in zip(m.layers, m2.layers):
+        assert np.array_equal(a.lut, b.lut) and a.gate == b.gate and a.shift == b.shift
+        assert (a.nuqd_a, a.nuqd_b) == (b.nuqd_a, b.nuqd_b)
+    net2 = IQLUT.from_golden(m2)
+    lr = np.random.default_rng(0).integers(0, 256, (9, 10), dtype=np.uint8)
+    got = net2(torch.tensor(lr, dtype=torch.float32)[None, None], "int")[0, 0].numpy()
+    np.testing.assert_array_equal(got, iqlut.upscale(m2, lr))
+    assert np.array_equal(got, net(torch.tensor(lr, dtype=torch.float32)[None, None], "int")[0, 0].numpy())
+
+
+def test_train_smoke_and_resume_gives_same_state(tmp_path):
+    """Training 6 iterations straight equals 3 + resume + 3: same tables, same optimizer state."""
+    need_data()
+    from training import train
+    common = ["--config", "iq_l8c8", "--data", str(DATA), "--batch", "2", "--patch", "16",
+              "--val-every", "1000", "--no-progress", "--threads", "1", "--warmup", "2",
+              "--train-sets", "T91"]
+    assert train.main(common + ["--iters", "6", "--out", str(tmp_path / "a")]) == 0
+    assert train.main(common + ["--iters", "3", "--out", str(tmp_path / "b")]) == 0
+    # the schedule depends on --iters: resume the 3-iteration run under the 6-iteration schedule
+    st = torch.load(tmp_path / "b" / "ckpt.pt", weights_only=False)
+    st["args"]["iters"] = 6
+    torch.save(st, tmp_path / "b" / "ckpt.pt")
+    assert train.main(common + ["--iters", "6", "--out", str(tmp_path / "b"), "--resume"]) == 0
+    a = torch.load(tmp_path / "a" / "ckpt.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "ckpt.pt", weights_only=False)
+    assert a["iter"] == b["iter"] == 6
+    for k in a["net"]:
+        assert torch.equal(a["net"][k], b["net"][k]), k
+    assert a["sampler"] == b["sampler"]
+
+
+def test_export_cli(tmp_path):
+    need_data()
+    from training import export, train
+    assert train.main(["--config", "iq_l8c8", "--data", str(DATA), "--batch", "2", "--patch", "16",
+                       "--iters", "2", "--no-progress", "--threads", "1", "--train-sets", "T91",
+                       "--out", str(tmp_path / "r")]) == 0
+    out = tmp_path / "m.npz"
+    assert export.main([str(tmp_path / "r" / "ckpt.pt"), "--out", str(out), "--check", "1",
+                        "--data", str(DATA)]) == 0
+    m = load_model(out)
+    assert m.meta["trained_iterations"] == 2
+    assert export.main([str(tmp_path / "nope.pt"), "--out", str(tmp_path / "x.npz")]) == 2
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_lr_generator_equals_matlab_files():
+    """training.data makes LR with the recipe of the shipped LR_bicubic_sym/X4 files (all of Set5)."""
+    need_data()
+    from training.data import load_pairs
+    pairs = load_pairs(DATA, sets=("Set5",))
+    names = sorted(p.stem for p in (DATA / "Set5" / "HR").glob("*.png"))
+    assert len(pairs) == 3 * len(names)
+    for n, name in enumerate(names):
+        ref = load_image(DATA / "Set5" / "LR_bicubic_sym" / "X4" / f"{name}x4.png")
+        for c in range(3):
+            np.testing.assert_array_equal(pairs[3 * n + c][0], ref[..., c])

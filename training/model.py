@@ -1,0 +1,268 @@
+"""IQ-LUT in PyTorch: the golden blocks (``nuqd``, ``dpfi``, ``ec``, ``iq_block``, ``upsampler``,
+``bilinear``) as differentiable modules, with the tables themselves as the trainable parameters.
+
+Units: activations are float tensors holding values in the signed act_bits integer range
+([-128, 127] for 8 bits) — the same numbers golden uses, not normalised. A LUT parameter ``p`` is the
+entry divided by 2^(entry_bits-1), so the integer entry is round(p * 2^(E-1)).
+
+Modes (``IQLUT.forward(lr, mode)``):
+
+* ``"float"``: no rounding anywhere (continuous t, float entries, float gate) — the pure model.
+* ``"qat"``: every rounding of docs/fixed-point.md applied in the forward pass with straight-through
+  gradients (entries, NUQD fraction t, block output shift, gate, final pixel), except that the DPFI
+  blend is done as one hat-basis convolution, i.e. without DPFI's per-entry rounding (<= 1/2 entry LSB
+  per entry). Fast; used for training.
+* ``"int"``: bit-exact golden arithmetic (per-entry DPFI rounding through a gather), no gradients
+  needed; equals ``golden.iqlut.upscale`` pixel for pixel (tests/test_training.py).
+
+All constants (NUQD grid, reciprocals, shifts, gate bits, bilinear taps) come from ``golden.spec`` /
+``golden.iqlut``; nothing is re-typed here.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from golden import iqlut as giq
+from golden import spec
+from golden.modelfile import LayerParams, Model, validate
+from golden.spec import BILINEAR_BITS, RECIP_SHIFT, LayerConfig, ModelConfig
+
+
+def ste(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Forward q, backward identity to x (straight-through)."""
+    return x + (q - x).detach()
+
+
+def round_half_up(x: torch.Tensor) -> torch.Tensor:
+    return torch.floor(x + 0.5)
+
+
+class ECLayer(nn.Module):
+    """One expanded-convolution layer (``nuqd`` -> ``dpfi`` -> ``ec``), IQ-Block or upsampler."""
+
+    def __init__(self, layer: LayerConfig, cfg: ModelConfig, shift: int, a: float = 0.5,
+                 b: float = 0.5, init_std: float = 0.05, is_upsampler: bool = False):
+        super().__init__()
+        self.layer, self.cfg, self.is_upsampler = layer, cfg, is_upsampler
+        self.shift = shift
+        #: EC implementation for training: "hat" (conv over the hat-basis expansion), "gather", or
+        #: "auto" (hat up to 32 levels). Both compute the same function.
+        self.impl = "auto"
+        self.lut = nn.Parameter(torch.randn(layer.lut_shape()) * init_std)
+        self.alpha = nn.Parameter(torch.zeros(())) if layer.gated else None
+        self.set_nuqd(a, b)
+
+    # -- NUQD parameters (not trained by gradient: chosen by search, see training.train) ----------
+    def set_nuqd(self, a: float, b: float) -> None:
+        self.a, self.b = float(a), float(b)
+        grid = spec.nuqd_grid(self.a, self.b, self.layer.levels, self.cfg.act_bits)
+        recip = spec.nuqd_recip(grid, self.layer.frac_bits)
+        width = np.append(np.diff(grid), 1)
+        dev = self.lut.device
+        self.register_buffer("grid", torch.tensor(grid, dtype=torch.float32, device=dev), persistent=False)
+        self.register_buffer("recip", torch.tensor(recip, dtype=torch.float32, device=dev), persistent=False)
+        self.register_buffer("width", torch.tensor(width, dtype=torch.float32, device=dev), persistent=False)
+
+    @property
+    def entry_scale(self) -> float:
+        return float(1 << (self.cfg.entry_bits - 1))
+
+    def entries(self, quantize: bool) -> torch.Tensor:
+        """LUT in entry units (c_in, L, k, k, c_out); rounded + clamped (STE) if quantize."""
+        e = self.lut * self.entry_scale
+        if not quantize:
+            return e
+        lo, hi = -self.entry_scale, self.entry_scale - 1
+        return ste(e, torch.clamp(torch.round(e), lo, hi))
+
+    def gate(self, quantize: bool) -> torch.Tensor:
+        g = torch.sigmoid(self.alpha)
+        if not quantize:
+            return g
+        s = float(1 << self.cfg.gate_bits)
+        return ste(g, torch.round(g * s) / s)
+
+    def int_gate(self) -> int:
+        return int(torch.round(torch.sigmoid(self.alpha) * (1 << self.cfg.gate_bits)).item())
+
+    # -- blocks -------------------------------------------------------------------------------
+    def nuqd(self, x: torch.Tensor, quantize: bool):
+        """x (activation units) -> (i long, t float in [0, 1)); t quantized to F bits (STE) if asked."""
+        i = torch.bucketize(x.detach(), self.grid[1:], right=True)
+        d = x - self.grid[i]
+        t = d / self.width[i]
+        if self.layer.frac_bits == 0:
+            # no interpolation: t is 0, but its gradient (the slope between neighbouring entries)
+            # still reaches x, so earlier layers train (straight-through)
+            t = ste(t, torch.zeros_like(t))
+        elif quantize:
+            tq = torch.floor(d.detach() * self.recip[i] / (1 << RECIP_SHIFT)) / (1 << self.layer.frac_bits)
+            t = ste(t, tq)
+        return i, t
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        k, o = self.layer.kernel, self.layer.origin
+        lo, hi = k - 1 + o, -o
+        if lo == 0 and hi == 0:
+            return x
+        return F.pad(x, (lo, hi, lo, hi), mode="replicate")
+
+    def ec(self, x: torch.Tensor, mode: str) -> torch.Tensor:
+        """(N, c_in, H, W) -> accumulator (N, c_out, H, W) in entry units."""
+        if mode == "int":
+            return self._ec_exact(x)
+        quantize = mode == "qat"
+        if self.impl == "gather" or (self.impl == "auto" and self.layer.levels > 32):
+            return self._ec_gather(x, quantize)
+        layer = self.layer
+        L, k = layer.levels, layer.kernel
+        xp = self._pad(x)
+        i, t = self.nuqd(xp, quantize)
+        n, c, h, w = xp.shape
+        hat = torch.zeros(n, c, L, h, w, dtype=x.dtype, device=x.device)
+        hat.scatter_add_(2, i.unsqueeze(2), (1 - t).unsqueeze(2))
+        hat.scatter_add_(2, torch.clamp(i + 1, max=L - 1).unsqueeze(2), t.unsqueeze(2))
+        hat = hat.reshape(n, c * L, h, w)
+        wgt = self.entries(quantize).flip(2, 3).permute(4, 0, 1, 2, 3).reshape(layer.c_out, c * L, k, k)
+        return F.conv2d(hat, wgt)
+
+    def _ec_gather(self, x: torch.Tensor, quantize: bool) -> torch.Tensor:
+        """The same as the hat convolution, as two table gathers + blend + shifted adds
+        (cheaper for many levels, e.g. the 256-level ECNN teacher)."""
+        layer = self.layer
+        k, L = layer.kernel, layer.levels
+        xp = self._pad(x)
+        i, t = self.nuqd(xp, quantize)
+        ent = self.entries(quantize)
+        n, c, hp, wp = xp.shape
+        h, w = hp - (k - 1), wp - (k - 1)
+        s = 0
+        for ci in range(c):
+            tab = ent[ci].reshape(L, -1)
+            lo = tab[i[:, ci]]
+            hi = tab[torch.clamp(i[:, ci] + 1, max=L - 1)]
+            s = s + lo + (hi - lo) * t[:, ci, ..., None]
+        s = s.reshape(n, hp, wp, k, k, layer.c_out)
+        acc = 0
+        for jy in range(k):
+            for jx in range(k):
+                acc = acc + s[:, k - 1 - jy:k - 1 - jy + h, k - 1 - jx:k - 1 - jx + w, jy, jx]
+        return acc.permute(0, 3, 1, 2)
+
+    @torch.no_grad()
+    def _ec_exact(self, x: torch.Tensor) -> torch.Tensor:
+        """Golden arithmetic: per-entry DPFI rounding, gather + shifted adds (float64, exact)."""
+        layer = self.layer
+        k, F_ = layer.kernel, layer.frac_bits
+        xp = self._pad(x.double())
+        i = torch.bucketize(xp, self.grid.double()[1:], right=True)
+        if F_:
+            t = torch.floor((xp - self.grid.double()[i]) * self.recip.double()[i] / (1 << RECIP_SHIFT))
+        else:
+            t = torch.zeros_like(xp)
+        ent = self.entries(True).double()                      # (c_in, L, k, k, c_out)
+        n, c, hp, wp = xp.shape
+        h, w = hp - (k - 1), wp - (k - 1)
+        acc = torch.zeros(n, layer.c_out, h, w, dtype=torch.float64, device=x.device)
+        for ci in range(c):
+            tab = ent[ci].reshape(layer.levels, -1)           # (L, k*k*c_out)
+            lo = tab[i[:, ci]]                                # (n, hp, wp, k*k*c_out)
+            hi = tab[torch.clamp(i[:, ci] + 1, max=layer.levels - 1)]
+            e = lo if F_ == 0 else lo + torch.floor(((hi - lo) * t[:, ci, ..., None] + (1 << (F_ - 1))) / (1 << F_))
+            e = e.reshape(n, hp, wp, k, k, layer.c_out)
+            for jy in range(k):
+                for jx in range(k):
+                    acc += e[:, k - 1 - jy:k - 1 - jy + h, k - 1 - jx:k - 1 - jx + w, jy, jx].permute(0, 3, 1, 2)
+        return acc
+
+    def iq_block(self, x: torch.Tensor, mode: str) -> torch.Tensor:
+        acc = self.ec(x, mode)
+        amax = float(1 << (self.cfg.act_bits - 1))
+        y = acc / (1 << self.shift)
+        if mode != "float":
+            y = ste(y, round_half_up(y))
+        y = torch.clamp(y, -amax, amax - 1)
+        if self.layer.gated:
+            if mode == "int":
+                g = self.int_gate()
+                G = self.cfg.gate_bits
+                return x + torch.floor((g * (y - x) + (1 << (G - 1))) / (1 << G))
+            r = x + self.gate(mode == "qat") * (y - x)
+            if mode == "qat":
+                r = x + ste(r - x, round_half_up(r - x))
+            return r
+        return y
+
+
+class IQLUT(nn.Module):
+    """The whole network: IQ-Blocks, upsampler + pixel shuffle, bilinear skip."""
+
+    def __init__(self, cfg: ModelConfig, block_shift: int = 3, up_shift: int = 3, init_std: float = 0.05):
+        super().__init__()
+        spec.validate_config(cfg)
+        self.cfg = cfg
+        self.blocks = nn.ModuleList(ECLayer(layer, cfg, block_shift, init_std=init_std) for layer in cfg.blocks)
+        self.up = ECLayer(cfg.upsampler, cfg, up_shift, init_std=0.0, is_upsampler=True)
+
+    @property
+    def layers(self):
+        return list(self.blocks) + [self.up]
+
+    def bilinear(self, lr: torch.Tensor) -> torch.Tensor:
+        """(N, 1, H, W) pixel values -> (N, 1, 4H, 4W) in 1/64 units, taps from golden.iqlut."""
+        h, w = lr.shape[-2:]
+        r0, r1, a0, a1 = (torch.as_tensor(v, device=lr.device) for v in giq._bilinear_taps(h))
+        c0, c1, b0, b1 = (torch.as_tensor(v, device=lr.device) for v in giq._bilinear_taps(w))
+        rows = a0[:, None] * lr[..., r0, :] + a1[:, None] * lr[..., r1, :]
+        return b0 * rows[..., c0] + b1 * rows[..., c1]
+
+    def forward(self, lr: torch.Tensor, mode: str = "qat", return_blocks: bool = False):
+        """lr: (N, 1, H, W) float pixel values 0..255 -> HR (N, 1, 4H, 4W) pixel values (float;
+        rounded and clamped to 0..255 in "qat"/"int" modes)."""
+        a = self.cfg.act_bits
+        x = lr * (1 << (a - 8)) - (1 << (a - 1))
+        outs = []
+        for blk in self.blocks:
+            x = blk.iq_block(x, mode)
+            outs.append(x)
+        acc = self.up.ec(x, mode)
+        up = F.pixel_shuffle(acc, self.cfg.scale)
+        bil = self.bilinear(lr)
+        s = self.up.shift
+        hr = (bil * (1 << s) + up * (1 << BILINEAR_BITS)) / (1 << (s + BILINEAR_BITS))
+        if mode == "int":
+            hr = torch.clamp(round_half_up(hr), 0, 255)
+        elif mode == "qat":
+            hr = torch.clamp(ste(hr, round_half_up(hr)), 0, 255)
+        return (hr, outs) if return_blocks else hr
+
+    # -- export --------------------------------------------------------------------------------
+    def to_golden(self, meta: dict | None = None) -> Model:
+        """The integer model file contents (validated)."""
+        params = []
+        for layer in self.layers:
+            lut = layer.entries(True).detach().cpu().numpy().astype(np.int64)
+            params.append(LayerParams(nuqd_a=layer.a, nuqd_b=layer.b, shift=layer.shift,
+                                      gate=layer.int_gate() if layer.layer.gated else None, lut=lut))
+        return validate(Model(config=self.cfg, layers=tuple(params), meta=dict(meta or {})))
+
+    @classmethod
+    def from_golden(cls, model: Model) -> "IQLUT":
+        """A torch model holding exactly the integer model's tables (for fine-tuning / checks)."""
+        net = cls(model.config)
+        with torch.no_grad():
+            for layer, p in zip(net.layers, model.layers):
+                layer.shift = p.shift
+                layer.set_nuqd(p.nuqd_a, p.nuqd_b)
+                layer.lut.copy_(torch.as_tensor(p.lut, dtype=torch.float32) / layer.entry_scale)
+                if layer.layer.gated:
+                    g = min(max(p.gate, 0), 1 << model.config.gate_bits) / (1 << model.config.gate_bits)
+                    g = min(max(g, 1e-6), 1 - 1e-6)
+                    # a logit whose rounded sigmoid gives back exactly p.gate
+                    layer.alpha.copy_(torch.tensor(math.log(g / (1 - g))))
+        return net
