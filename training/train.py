@@ -44,6 +44,8 @@ def parse_args(argv=None):
     p.add_argument("--up-shift", type=int, default=3)
     p.add_argument("--teacher", default=None, help="golden model (name or path) to distil from")
     p.add_argument("--kd", type=float, default=3.0, help="distillation loss weight")
+    p.add_argument("--nuqd-search-at", type=int, default=None,
+                   help="iteration of the greedy NUQD (a, b) search (default iters/4; 0 = never)")
     p.add_argument("--val-every", type=int, default=500)
     p.add_argument("--val-set", default="Set5")
     p.add_argument("--ckpt-min", type=float, default=5.0, help="minutes between checkpoints")
@@ -58,6 +60,9 @@ def parse_args(argv=None):
         if getattr(a, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     return a
+
+
+HOLDOUT_EVERY = 29
 
 
 def lr_at(it: int, args) -> float:
@@ -114,7 +119,10 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    sampler = PatchSampler(pairs, args.patch, seed=args.seed)
+    # every HOLDOUT_EVERY-th training channel-image is held out for the NUQD search
+    held = [p for n, p in enumerate(pairs) if n % HOLDOUT_EVERY == 0]
+    sampler = PatchSampler([p for n, p in enumerate(pairs) if n % HOLDOUT_EVERY], args.patch, seed=args.seed)
+    search_at = args.iters // 4 if args.nuqd_search_at is None else args.nuqd_search_at
     val = load_val(data_dir, args.val_set)
     net = build_net(args)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
@@ -174,6 +182,11 @@ def main(argv=None) -> int:
         loss.backward()
         opt.step()
         it += 1
+        if it == search_at:
+            from training.nuqd_search import greedy_search
+            hl, hh = PatchSampler(held, args.patch, seed=12345).batch(4 * args.batch)
+            greedy_search(net, torch.from_numpy(hl), torch.from_numpy(hh),
+                          log=(bar.write if bar is not None else print))
         minutes = (time.time() - t0) / 60
         loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
         vp = ""
