@@ -153,3 +153,32 @@ def test_lr_generator_equals_matlab_files():
         ref = load_image(DATA / "Set5" / "LR_bicubic_sym" / "X4" / f"{name}x4.png")
         for c in range(3):
             np.testing.assert_array_equal(pairs[3 * n + c][0], ref[..., c])
+
+
+def test_nuqd_resample_preserves_function_and_search_never_hurts():
+    from training.nuqd_search import greedy_search, heldout_loss, resample_table
+    m = random_model(small_config(levels=(12, 12), levels_up=10), 6)
+    net = IQLUT.from_golden(m)
+    layer = net.blocks[1]
+    with torch.no_grad():
+        before_grid = layer.grid.clone()
+        saved = (layer.lut.data.clone(), layer.a, layer.b)
+        resample_table(layer, 0.3, 0.6)
+        new_grid = layer.grid.clone()
+        # flat 1x1 images at each new grid point: every tap reads that value
+        x = new_grid.view(-1, 1, 1, 1).repeat(1, layer.layer.c_in, 1, 1)
+        new_out = layer.ec(x, "float")
+        layer.lut.data = saved[0]
+        layer.set_nuqd(saved[1], saved[2])
+        old_out = layer.ec(x, "float")
+        resample_table(layer, 0.3, 0.6)
+    assert not torch.equal(before_grid, new_grid)
+    # at the new grid points the function is unchanged (between them it is re-linearised)
+    torch.testing.assert_close(new_out, old_out, atol=1e-4, rtol=0)
+    rng = np.random.default_rng(0)
+    lr = torch.tensor(rng.integers(0, 256, (4, 1, 12, 12)), dtype=torch.float32)
+    hr = torch.nn.functional.interpolate(lr, scale_factor=4, mode="bicubic").clamp(0, 255)
+    start = heldout_loss(net, lr, hr)
+    chosen = greedy_search(net, lr, hr, candidates=((0.3, 0.6), (0.5, 0.5), (0.6, 0.3)), log=lambda s: None)
+    assert len(chosen) == len(net.layers)
+    assert heldout_loss(net, lr, hr) <= start
