@@ -182,3 +182,15 @@ def test_nuqd_resample_preserves_function_and_search_never_hurts():
     chosen = greedy_search(net, lr, hr, candidates=((0.3, 0.6), (0.5, 0.5), (0.6, 0.3)), log=lambda s: None)
     assert len(chosen) == len(net.layers)
     assert heldout_loss(net, lr, hr) <= start
+
+
+def test_distillation_from_a_golden_teacher(tmp_path):
+    """--teacher runs any golden model file in exact integer mode as the distillation target."""
+    need_data()
+    from golden.modelfile import save_model
+    from training import train
+    teacher = save_model(random_model("ecnn_l8c8", 0), tmp_path / "teacher.npz")
+    assert train.main(["--config", "iq_l8c8", "--data", str(DATA), "--batch", "2", "--patch", "12",
+                       "--iters", "2", "--no-progress", "--threads", "1", "--train-sets", "T91",
+                       "--teacher", str(teacher), "--kd", "3.0", "--out", str(tmp_path / "r")]) == 0
+    assert (tmp_path / "r" / "ckpt.pt").exists()
