@@ -16,6 +16,11 @@ from . import spec
 from .modelfile import Model
 from .spec import BILINEAR_BITS, RECIP_SHIFT, round_shift
 
+class BoundsError(AssertionError):
+    """A value left the range that interval analysis derived for it: a bug in the spec or a model
+    file that bypassed validation. Raised explicitly (also under ``python -O``)."""
+
+
 #: Output rows processed at a time by ``ec`` (bounds the memory of the gathered table rows).
 STRIP_ROWS = 64
 
@@ -108,7 +113,9 @@ def ec(x: np.ndarray, model: Model, n: int) -> np.ndarray:
     wd = model.widths[n]
     if acc.size:
         mn, mx = acc.min(axis=(1, 2)), acc.max(axis=(1, 2))
-        assert np.all(mn >= wd.acc_lo) and np.all(mx <= wd.acc_hi), "EC accumulator out of bounds"
+        if not (np.all(mn >= wd.acc_lo) and np.all(mx <= wd.acc_hi)):
+            raise BoundsError(f"layer {n}: EC accumulator [{mn.min()}, {mx.max()}] outside the derived "
+                              f"bounds [{min(wd.acc_lo)}, {max(wd.acc_hi)}]")
     return acc
 
 
@@ -121,7 +128,8 @@ def iq_block(x: np.ndarray, model: Model, n: int) -> np.ndarray:
     y = np.clip(round_shift(ec(x, model, n), p.shift), lo, hi)
     if layer.gated:
         y = x + round_shift(p.gate * (y - x), cfg.gate_bits)
-    assert y.size == 0 or (y.min() >= lo and y.max() <= hi), "activation out of range"
+    if y.size and (y.min() < lo or y.max() > hi):
+        raise BoundsError(f"block {n}: activation [{y.min()}, {y.max()}] outside [{lo}, {hi}]")
     return y.astype(np.int32)
 
 
@@ -156,7 +164,8 @@ def bilinear(lr: np.ndarray, scale: int = 4) -> np.ndarray:
 
     Per axis the two taps have weights (3, 5), (1, 7), (7, 1), (5, 3) eighths for HR phase 0..3
     (half-pixel centres, replicate edges); the 2-D weight is their product (1/64)."""
-    assert scale == 4
+    if scale != 4:
+        raise ValueError(f"bilinear: only x4 is specified, got {scale}")
     h, w = lr.shape
     r0, r1, a0, a1 = _bilinear_taps(h)
     c0, c1, b0, b1 = _bilinear_taps(w)

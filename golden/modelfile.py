@@ -10,7 +10,9 @@ key                content
 ``version``        int, ``FORMAT_VERSION``
 ``config``         JSON: ``ModelConfig.to_dict()`` (architecture and number formats)
 ``params``         JSON: list, one per layer (blocks then upsampler), of
-                   ``{"nuqd_a": float, "nuqd_b": float, "shift": int, "gate": int | null}``
+                   ``{"nuqd_a": float, "nuqd_b": float, "grid": [int, ...], "shift": int,
+                   "gate": int | null}``; ``grid`` (the NUQD thresholds g_0..g_{L-1}) is the
+                   truth the hardware uses; ``nuqd_a``/``nuqd_b`` record the T_{a,b} it came from
 ``meta``           JSON: free-form provenance (training recipe, iterations, date, metrics)
 ``lut{n}``         int16 array (c_in, L, k, k, c_out) of layer n, values within ``entry_bits``
 =================  ===========================================================================
@@ -45,16 +47,19 @@ class ModelFileError(ValueError):
 class LayerParams:
     """Trained parameters of one layer.
 
-    nuqd_a, nuqd_b : T_{a,b} breakpoints (floats in (0, 1)), define the integer NUQD grid.
+    nuqd_a, nuqd_b : T_{a,b} breakpoints (floats in (0, 1)) the grid was derived from (provenance).
+    grid           : int64 (L,) NUQD grid g_0..g_{L-1} (``spec.nuqd_grid(a, b, ...)`` when made;
+                     stored as integers so no float arithmetic stands between file and hardware).
     shift          : right shift (with round-half-up) of the EC accumulator, 0..MAX_SHIFT.
     gate           : residual gate g in [0, 2^gate_bits] (None for ungated layers).
     lut            : int64 array (c_in, L, k, k, c_out) of signed entry_bits-bit entries.
     """
     nuqd_a: float
     nuqd_b: float
-    shift: int
-    gate: int | None
-    lut: np.ndarray = field(repr=False)
+    grid: np.ndarray = field(repr=False)
+    shift: int = 0
+    gate: int | None = None
+    lut: np.ndarray = field(repr=False, default=None)
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,8 +72,7 @@ class Model:
     @cached_property
     def grids(self) -> tuple[np.ndarray, ...]:
         """Per layer: NUQD grid g_0..g_{L-1} (int64)."""
-        return tuple(spec.nuqd_grid(p.nuqd_a, p.nuqd_b, c.levels, self.config.act_bits)
-                     for c, p in zip(self.config.layers, self.layers))
+        return tuple(np.asarray(p.grid, dtype=np.int64) for p in self.layers)
 
     @cached_property
     def recips(self) -> tuple[np.ndarray, ...]:
@@ -79,7 +83,8 @@ class Model:
     def widths(self) -> tuple[spec.LayerWidths, ...]:
         """Per layer: bit-widths and bounds from interval analysis of the actual LUTs."""
         n_blocks = len(self.config.blocks)
-        return tuple(spec.layer_widths(c, p.lut, r, p.shift, self.config.act_bits, n == n_blocks)
+        return tuple(spec.layer_widths(c, p.lut, r, p.shift, self.config.act_bits, n == n_blocks,
+                                       p.gate, self.config.gate_bits)
                      for n, (c, p, r) in enumerate(zip(self.config.layers, self.layers, self.recips)))
 
     @property
@@ -111,9 +116,9 @@ def validate(model: Model) -> Model:
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < 1:
                 raise ModelFileError(f"params[{n}].{k}: must be a number in (0, 1), got {v!r} ({where})")
         try:
-            spec.nuqd_grid(p.nuqd_a, p.nuqd_b, c.levels, cfg.act_bits)
+            spec.check_grid(p.grid, c.levels, cfg.act_bits, c.frac_bits)
         except ValueError as e:
-            raise ModelFileError(f"params[{n}].nuqd_a/nuqd_b: {e} ({where})") from None
+            raise ModelFileError(f"params[{n}].grid: {e} ({where})") from None
         if not isinstance(p.shift, int) or isinstance(p.shift, bool) or not 0 <= p.shift <= spec.MAX_SHIFT:
             raise ModelFileError(f"params[{n}].shift: must be an int in 0..{spec.MAX_SHIFT}, got {p.shift!r} ({where})")
         if c.gated:
@@ -195,7 +200,7 @@ def load_model(name_or_path: str | os.PathLike) -> Model:
             for n, p in enumerate(params):
                 if not isinstance(p, dict):
                     raise ModelFileError(f"params[{n}]: expected an object")
-                for k in ("nuqd_a", "nuqd_b", "shift", "gate"):
+                for k in ("nuqd_a", "nuqd_b", "grid", "shift", "gate"):
                     if k not in p:
                         raise ModelFileError(f"params[{n}].{k}: missing")
                 key = f"lut{n}"
@@ -204,7 +209,11 @@ def load_model(name_or_path: str | os.PathLike) -> Model:
                 lut = z[key]
                 if lut.dtype.kind not in "iu":
                     raise ModelFileError(f"{key}: dtype {lut.dtype} is not an integer type")
-                layers.append(LayerParams(nuqd_a=p["nuqd_a"], nuqd_b=p["nuqd_b"], shift=p["shift"],
+                grid = p["grid"]
+                if not isinstance(grid, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in grid):
+                    raise ModelFileError(f"params[{n}].grid: must be a list of integers")
+                layers.append(LayerParams(nuqd_a=p["nuqd_a"], nuqd_b=p["nuqd_b"],
+                                          grid=np.array(grid, dtype=np.int64), shift=p["shift"],
                                           gate=p["gate"], lut=lut.astype(np.int64)))
             return validate(Model(config=cfg, layers=tuple(layers), meta=meta))
         except ModelFileError as e:
@@ -219,6 +228,7 @@ def save_model(model: Model, path: str | os.PathLike) -> Path:
         "format": np.array(FORMAT), "version": np.array(FORMAT_VERSION),
         "config": np.array(json.dumps(model.config.to_dict(), sort_keys=True)),
         "params": np.array(json.dumps([{"nuqd_a": float(p.nuqd_a), "nuqd_b": float(p.nuqd_b),
+                                        "grid": [int(v) for v in p.grid],
                                         "shift": int(p.shift),
                                         "gate": None if p.gate is None else int(p.gate)}
                                        for p in model.layers])),
@@ -261,7 +271,8 @@ def random_model(config: ModelConfig | str, seed: int = 0, extreme: bool = False
             if c.levels == (1 << cfg.act_bits):
                 a = b  # one level per value: T must be the identity
             try:
-                spec.nuqd_grid(a, b, c.levels, cfg.act_bits)
+                grid = spec.check_grid(spec.nuqd_grid(a, b, c.levels, cfg.act_bits), c.levels,
+                                       cfg.act_bits, c.frac_bits)
                 break
             except ValueError:
                 continue
@@ -273,6 +284,6 @@ def random_model(config: ModelConfig | str, seed: int = 0, extreme: bool = False
             lut = np.clip(np.round(rng.normal(0, scale * emax / 2, size=c.lut_shape())), emin, emax)
             shift = int(rng.integers(1, 5))
         gate = int(rng.integers(0, (1 << cfg.gate_bits) + 1)) if c.gated else None
-        layers.append(LayerParams(nuqd_a=a, nuqd_b=b, shift=shift, gate=gate,
+        layers.append(LayerParams(nuqd_a=a, nuqd_b=b, grid=grid, shift=shift, gate=gate,
                                   lut=lut.astype(np.int64)))
     return validate(Model(config=cfg, layers=tuple(layers), meta={"random_seed": seed}))

@@ -175,14 +175,17 @@ def validate_config(cfg: ModelConfig) -> None:
 
 def _iq_config(name, n_blocks, channels, levels_first, levels, levels_up, frac_bits=5,
                levels_all=None, kernel=2) -> ModelConfig:
+    def origin(n):
+        # odd k: centred; even k: alternate so consecutive half-pixel shifts cancel
+        return -((kernel - 1) // 2) if kernel % 2 else (0 if n % 2 == 0 else -(kernel - 1))
     blocks = []
     for n in range(n_blocks):
         blocks.append(LayerConfig(
             c_in=1 if n == 0 else channels, c_out=channels,
             levels=levels_first if n == 0 else levels, frac_bits=frac_bits, kernel=kernel,
-            origin=0 if n % 2 == 0 else -(kernel - 1), gated=True))
+            origin=origin(n), gated=True))
     up = LayerConfig(c_in=channels, c_out=16, levels=levels_up, frac_bits=frac_bits, kernel=kernel,
-                     origin=0 if n_blocks % 2 == 0 else -(kernel - 1), gated=False)
+                     origin=origin(n_blocks), gated=False)
     return ModelConfig(name=name, blocks=tuple(blocks), upsampler=up)
 
 
@@ -245,6 +248,25 @@ def nuqd_grid(a: float, b: float, levels: int, act_bits: int) -> np.ndarray:
     return g
 
 
+def check_grid(grid, levels: int, act_bits: int, frac_bits: int) -> np.ndarray:
+    """Validate an integer NUQD grid; returns it as int64. Raises ValueError saying what is wrong."""
+    g = np.asarray(grid)
+    if g.ndim != 1 or len(g) != levels:
+        raise ValueError(f"grid must have {levels} levels, got shape {g.shape}")
+    if g.dtype.kind not in "iu" and not (g.dtype.kind == "f" and np.all(g == np.round(g))):
+        raise ValueError("grid values must be integers")
+    g = g.astype(np.int64)
+    lo, hi = -(1 << (act_bits - 1)), (1 << (act_bits - 1)) - 1
+    if g[0] != lo or g[-1] != hi:
+        raise ValueError(f"grid must start at {lo} and end at {hi}, got {g[0]} .. {g[-1]}")
+    if np.any(np.diff(g) <= 0):
+        raise ValueError("grid must be strictly increasing")
+    if frac_bits and np.any(np.diff(g) > (1 << (frac_bits + RECIP_SHIFT))):
+        raise ValueError(f"a grid segment is wider than 2^(frac_bits + {RECIP_SHIFT}): its "
+                         "reciprocal would be 0 (no interpolation)")
+    return g
+
+
 def nuqd_recip(grid: np.ndarray, frac_bits: int) -> np.ndarray:
     """Per-segment reciprocal R_i = floor(2^(F+S) / (g_{i+1} - g_i)), S = RECIP_SHIFT; R_{L-1} = 0.
 
@@ -268,9 +290,12 @@ class LayerWidths:
     index_bits    : NUQD index bits; frac_bits: DPFI fraction bits.
     recip_bits    : unsigned bits of the NUQD reciprocal constants.
     entry_bits    : signed bits that hold every LUT entry of this layer (<= the model's entry_bits).
-    diff_bits     : signed bits of hi - lo in DPFI (multiplier operand); product_bits: of (hi-lo)*t.
+    diff_bits     : signed bits of hi - lo in DPFI (multiplier operand); product_bits: of
+                    (hi-lo)*t + 2^(F-1), the DPFI rounding sum.
     acc_lo/acc_hi : exact bounds of the EC accumulator per output channel (lists), acc_bits: signed
-                    bits of the accumulator for all channels.
+                    bits of the accumulator for all channels; acc_round_bits: of the accumulator plus
+                    the rounding constant 2^(shift-1) of the block output shift.
+    gate_bits     : signed bits of g * (y - x) + 2^(G-1) (gated blocks; 0 if ungated).
     out_bits      : signed bits of the layer output (blocks: act_bits; upsampler: the final sum
                     bilinear64 * 2^shift + acc * 64 before the rounding shift).
     """
@@ -286,12 +311,15 @@ class LayerWidths:
     acc_lo: tuple[int, ...]
     acc_hi: tuple[int, ...]
     acc_bits: int
+    acc_round_bits: int
+    gate_bits: int
     out_bits: int
     shift: int
 
 
 def layer_widths(layer: LayerConfig, lut: np.ndarray, recip: np.ndarray, shift: int,
-                 act_bits: int, is_upsampler: bool) -> LayerWidths:
+                 act_bits: int, is_upsampler: bool, gate: int | None = None,
+                 gate_bits: int = 8) -> LayerWidths:
     """Interval analysis of one layer from its integer LUT (c_in, L, k, k, c_out).
 
     DPFI output lies between its two entries (see docs/fixed-point.md), so per output channel the
@@ -302,10 +330,19 @@ def layer_widths(layer: LayerConfig, lut: np.ndarray, recip: np.ndarray, shift: 
     d = np.diff(lut, axis=1)
     dmin, dmax = (int(d.min()), int(d.max())) if d.size else (0, 0)
     tmax = (1 << layer.frac_bits) - 1
-    pmin, pmax = min(0, dmin * tmax), max(0, dmax * tmax)
+    half = (1 << (layer.frac_bits - 1)) if layer.frac_bits else 0
+    pmin, pmax = min(0, dmin * tmax) + half, max(0, dmax * tmax) + half
     acc_lo = lut.min(axis=1).sum(axis=(0, 1, 2))
     acc_hi = lut.max(axis=1).sum(axis=(0, 1, 2))
     acc_bits = signed_bits(min(0, int(acc_lo.min())), max(0, int(acc_hi.max())))
+    rnd = (1 << (shift - 1)) if shift else 0
+    acc_round_bits = signed_bits(min(0, int(acc_lo.min())) + rnd, max(0, int(acc_hi.max())) + rnd)
+    if layer.gated and gate is not None:
+        span = (1 << act_bits) - 1          # |y - x| <= 2^A - 1
+        g_half = 1 << (gate_bits - 1)
+        gbits = signed_bits(-gate * span + g_half, gate * span + g_half)
+    else:
+        gbits = 0
     if is_upsampler:
         bil_max = 255 << BILINEAR_BITS
         lo = int(acc_lo.min()) << BILINEAR_BITS
@@ -319,4 +356,5 @@ def layer_widths(layer: LayerConfig, lut: np.ndarray, recip: np.ndarray, shift: 
         entry_min=emin, entry_max=emax, diff_bits=signed_bits(dmin, dmax),
         product_bits=signed_bits(pmin, pmax),
         acc_lo=tuple(int(v) for v in acc_lo), acc_hi=tuple(int(v) for v in acc_hi),
-        acc_bits=acc_bits, out_bits=out_bits, shift=shift)
+        acc_bits=acc_bits, acc_round_bits=acc_round_bits, gate_bits=gbits, out_bits=out_bits,
+        shift=shift)

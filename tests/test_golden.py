@@ -286,7 +286,7 @@ def test_bound_violation_is_detected(monkeypatch):
     tight = dataclasses.replace(w[0], acc_hi=tuple(v - 1000 for v in w[0].acc_hi))
     object.__setattr__(m, "widths", (tight,) + w[1:])
     lr = np.random.default_rng(0).integers(0, 256, (6, 6), dtype=np.uint8)
-    with pytest.raises(AssertionError):
+    with pytest.raises(iqlut.BoundsError, match="outside the derived bounds"):
         iqlut.upscale(m, lr)
 
 
