@@ -10,6 +10,9 @@ analysis, so an overflow of a hardware register of the derived width is impossib
 """
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from . import spec
@@ -94,6 +97,10 @@ def ec(x: np.ndarray, model: Model, n: int) -> np.ndarray:
     cfg, layer = model.config, model.config.layers[n]
     k, o = layer.kernel, layer.origin
     table = layer_value_table(model, n).reshape(layer.c_in, 1 << cfg.act_bits, k * k * layer.c_out)
+    # int16 arithmetic when no partial sum can leave int16 (sum of the largest magnitudes), else int32
+    worst = np.abs(table).max(axis=1).reshape(layer.c_in * k * k, layer.c_out).sum(axis=0).max()
+    dt = np.int16 if int(worst) < (1 << 15) else np.int32
+    table = table.astype(dt)
     c_in, h, w = x.shape
     v = x + (1 << (cfg.act_bits - 1))
     # source padding: output q reads sources q - o - j, j in 0..k-1
@@ -101,11 +108,11 @@ def ec(x: np.ndarray, model: Model, n: int) -> np.ndarray:
     acc = np.empty((layer.c_out, h, w), dtype=np.int32)
     for r0 in range(0, h, STRIP_ROWS):
         r1 = min(h, r0 + STRIP_ROWS)
-        s = np.zeros((r1 - r0 + k - 1, w + k - 1, k * k * layer.c_out), dtype=np.int32)
-        for c in range(c_in):
+        s = np.take(table[0], v[0, r0:r1 + k - 1], axis=0)
+        for c in range(1, c_in):
             s += np.take(table[c], v[c, r0:r1 + k - 1], axis=0)
         s = s.reshape(r1 - r0 + k - 1, w + k - 1, k, k, layer.c_out)
-        a = np.zeros((r1 - r0, w, layer.c_out), dtype=np.int32)
+        a = np.zeros((r1 - r0, w, layer.c_out), dtype=dt)
         for jy in range(k):
             for jx in range(k):
                 a += s[k - 1 - jy:k - 1 - jy + r1 - r0, k - 1 - jx:k - 1 - jx + w, jy, jx]
@@ -205,4 +212,8 @@ def upscale(model: Model, lr: np.ndarray, intermediates: dict | None = None) -> 
         return upscale_channel(model, lr, intermediates)
     if intermediates is not None:
         raise ValueError("intermediates are available for single-channel input only")
-    return np.stack([upscale_channel(model, lr[..., c]) for c in range(lr.shape[2])], axis=-1)
+    # the channels are independent; numpy releases the GIL in take/add, so threads overlap
+    with ThreadPoolExecutor(max_workers=min(3, os.cpu_count() or 1)) as ex:
+        chans = list(ex.map(lambda c: upscale_channel(model, np.ascontiguousarray(lr[..., c])),
+                            range(lr.shape[2])))
+    return np.stack(chans, axis=-1)

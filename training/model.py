@@ -58,9 +58,12 @@ class ECLayer(nn.Module):
         self.set_nuqd(a, b)
 
     # -- NUQD parameters (not trained by gradient: chosen by search, see training.train) ----------
-    def set_nuqd(self, a: float, b: float) -> None:
+    def set_nuqd(self, a: float, b: float, grid=None) -> None:
+        """Use T_{a,b}'s grid (``spec.nuqd_grid``), or the given integer grid (from a model file)."""
         self.a, self.b = float(a), float(b)
-        grid = spec.nuqd_grid(self.a, self.b, self.layer.levels, self.cfg.act_bits)
+        if grid is None:
+            grid = spec.nuqd_grid(self.a, self.b, self.layer.levels, self.cfg.act_bits)
+        grid = spec.check_grid(grid, self.layer.levels, self.cfg.act_bits, self.layer.frac_bits)
         recip = spec.nuqd_recip(grid, self.layer.frac_bits)
         width = np.append(np.diff(grid), 1)
         dev = self.lut.device
@@ -93,7 +96,7 @@ class ECLayer(nn.Module):
     # -- blocks -------------------------------------------------------------------------------
     def nuqd(self, x: torch.Tensor, quantize: bool):
         """x (activation units) -> (i long, t float in [0, 1)); t quantized to F bits (STE) if asked."""
-        i = torch.bucketize(x.detach(), self.grid[1:], right=True)
+        i = torch.bucketize(x.detach().contiguous(), self.grid[1:], right=True)
         d = x - self.grid[i]
         t = d / self.width[i]
         if self.layer.frac_bits == 0:
@@ -247,7 +250,8 @@ class IQLUT(nn.Module):
         params = []
         for layer in self.layers:
             lut = layer.entries(True).detach().cpu().numpy().astype(np.int64)
-            params.append(LayerParams(nuqd_a=layer.a, nuqd_b=layer.b, shift=layer.shift,
+            params.append(LayerParams(nuqd_a=layer.a, nuqd_b=layer.b,
+                                      grid=layer.grid.cpu().numpy().astype(np.int64), shift=layer.shift,
                                       gate=layer.int_gate() if layer.layer.gated else None, lut=lut))
         return validate(Model(config=self.cfg, layers=tuple(params), meta=dict(meta or {})))
 
@@ -258,7 +262,7 @@ class IQLUT(nn.Module):
         with torch.no_grad():
             for layer, p in zip(net.layers, model.layers):
                 layer.shift = p.shift
-                layer.set_nuqd(p.nuqd_a, p.nuqd_b)
+                layer.set_nuqd(p.nuqd_a, p.nuqd_b, p.grid)
                 layer.lut.copy_(torch.as_tensor(p.lut, dtype=torch.float32) / layer.entry_scale)
                 if layer.layer.gated:
                     g = min(max(p.gate, 0), 1 << model.config.gate_bits) / (1 << model.config.gate_bits)
