@@ -104,6 +104,7 @@ def ref_upscale(model: Model, lr: np.ndarray) -> np.ndarray:
     (small_config(act_bits=10, frac_bits=6, channels=2, blocks=2, gate_bits=5), 3, (3, 4)),
     (small_config(entry_bits=10, channels=2, blocks=4), 4, (1, 1)),
     (small_config(channels=2, blocks=1), 5, (2, 9)),
+    (small_config(entry_bits=16, channels=3, blocks=2), 6, (4, 5)),   # int32 EC arithmetic
 ])
 def test_vectorized_equals_per_pixel_spec(cfg, seed, shape):
     for extreme in (False, True):
