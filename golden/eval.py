@@ -96,7 +96,9 @@ def make_model(name: str, ref_luts: str | None = None) -> Callable[[np.ndarray],
             load_srlut(path)
         except (OSError, ValueError) as exc:
             raise EvalError(f"cannot load the SR-LUT table: {exc}") from exc
-        return per_channel(lambda ch: srlut_upscale(ch, path))
+        run = per_channel(lambda ch: srlut_upscale(ch, path))
+        run.info = {"lut_bytes": int(load_srlut(path).size), "table": path}  # int8 entries
+        return run
     try:
         from .modelfile import load_model
         from .iqlut import upscale
@@ -106,7 +108,10 @@ def make_model(name: str, ref_luts: str | None = None) -> Callable[[np.ndarray],
         model = load_model(name)
     except (ValueError, OSError) as exc:
         raise EvalError(f"cannot load model: {exc}") from exc
-    return per_channel(lambda ch: upscale(model, ch))
+    run = per_channel(lambda ch: upscale(model, ch))
+    run.info = {"config": model.config.name, "lut_bytes": model.lut_bytes(),
+                "trained_iterations": model.meta.get("trained_iterations"), "meta": model.meta}
+    return run
 
 
 def list_images(data: str, set_name: str) -> list[str]:
@@ -153,6 +158,7 @@ def evaluate(
         "scale": SCALE,
         "protocol": PROTOCOL,
         "data": os.path.abspath(data),
+        "model_info": getattr(run, "info", {}),
         "sets": {},
     }
     for s in sets:
@@ -192,7 +198,11 @@ def evaluate(
 
 
 def format_table(result: dict) -> str:
-    lines = [f"model: {result['model']}  (x{result['scale']}, PSNR/SSIM on Y)",
+    info = result.get("model_info", {})
+    extra = f", LUT {info['lut_bytes']:,} B" if info.get("lut_bytes") else ""
+    if info.get("trained_iterations"):
+        extra += f", {info['trained_iterations']} iterations"
+    lines = [f"model: {result['model']}  (x{result['scale']}, PSNR/SSIM on Y{extra})",
              f"{'set':<10} {'PSNR (dB)':>10} {'SSIM':>8} {'images':>7}"]
     for s, r in result["sets"].items():
         lines.append(f"{s:<10} {r['psnr_y']:>10.2f} {r['ssim_y']:>8.4f} {r['images']:>7d}")
