@@ -7,7 +7,8 @@
 The generated blocks in fixed-point.md sit between ``<!-- BEGIN generated: NAME -->`` and
 ``<!-- END generated: NAME -->`` lines (NAME = configs, widths). Nothing is typed by hand: LUT
 bytes come from ``ModelConfig.lut_bytes()``, bit-widths from ``Model.widths``
-(``golden.spec.layer_widths``).
+(``golden.spec.layer_widths``), including ``acc_round_bits`` and ``gate_bits`` (shown as — where the
+layer has no such sum: the upsampler has no block-output rounding, an ungated layer no gate).
 """
 from __future__ import annotations
 
@@ -64,15 +65,21 @@ def widths_table(config: str = "iq_l8c8", seed: int = 0) -> str:
             f"entry_bits E = {cfg.entry_bits}, gate_bits G = {cfg.gate_bits}):",
             "",
             "| layer | c_in→c_out | L | origin | shift | gate | index | F | recip | entry [min, max] | "
-            "diff (hi−lo) | product (hi−lo)·t | acc [lo, hi] (over channels) | acc | out |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "diff (hi−lo) | product (hi−lo)·t + 2^(F−1) | acc [lo, hi] (over channels) | acc | "
+            "acc + 2^(s−1) | gate g·(y−x) + 2^(G−1) | out |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for n, (layer, p, w) in enumerate(zip(cfg.layers, m.layers, m.widths)):
-        name = f"block {n}" if n < len(cfg.blocks) else "upsampler"
+        is_up = n == len(cfg.blocks)
+        name = "upsampler" if is_up else f"block {n}"
+        # the upsampler's shift acts in the final combine (its rounding is in out_bits): no acc + 2^(s-1)
+        acc_round = "—" if is_up else f"{w.acc_round_bits} s"
+        gate_sum = f"{w.gate_bits} s" if layer.gated else "—"
         rows.append(
             f"| {name} | {layer.c_in}→{layer.c_out} | {layer.levels} | {layer.origin} | {w.shift} | "
             f"{'—' if p.gate is None else p.gate} | {w.index_bits} u | {w.frac_bits} u | "
             f"{w.recip_bits} u | {w.entry_bits} s [{w.entry_min}, {w.entry_max}] | {w.diff_bits} s | "
-            f"{w.product_bits} s | [{min(w.acc_lo)}, {max(w.acc_hi)}] | {w.acc_bits} s | {w.out_bits} s |")
+            f"{w.product_bits} s | [{min(w.acc_lo)}, {max(w.acc_hi)}] | {w.acc_bits} s | "
+            f"{acc_round} | {gate_sum} | {w.out_bits} s |")
     return "\n".join(rows)
 
 

@@ -17,7 +17,8 @@ key                content
 ``lut{n}``         int16 array (c_in, L, k, k, c_out) of layer n, values within ``entry_bits``
 =================  ===========================================================================
 
-Everything else (NUQD thresholds, reciprocals, bit-widths) is derived by ``golden.spec``.
+The NUQD thresholds are stored as integers (``grid``); everything else the hardware needs
+(reciprocals, bit-widths, bounds) is derived from the file by ``golden.spec``.
 """
 from __future__ import annotations
 

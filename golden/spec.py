@@ -290,12 +290,12 @@ class LayerWidths:
     index_bits    : NUQD index bits; frac_bits: DPFI fraction bits.
     recip_bits    : unsigned bits of the NUQD reciprocal constants.
     entry_bits    : signed bits that hold every LUT entry of this layer (<= the model's entry_bits).
-    diff_bits     : signed bits of hi - lo in DPFI (multiplier operand); product_bits: of
-                    (hi-lo)*t + 2^(F-1), the DPFI rounding sum.
+    diff_bits     : signed bits of hi - lo in DPFI (multiplier operand); product_bits: of both
+                    (hi-lo)*t and (hi-lo)*t + 2^(F-1), the DPFI rounding sum.
     acc_lo/acc_hi : exact bounds of the EC accumulator per output channel (lists), acc_bits: signed
-                    bits of the accumulator for all channels; acc_round_bits: of the accumulator plus
-                    the rounding constant 2^(shift-1) of the block output shift.
-    gate_bits     : signed bits of g * (y - x) + 2^(G-1) (gated blocks; 0 if ungated).
+                    bits of the accumulator for all channels; acc_round_bits: of the accumulator and of
+                    the accumulator plus the rounding constant 2^(shift-1) of the output shift.
+    gate_bits     : signed bits of g * (y - x) and g * (y - x) + 2^(G-1) (gated blocks; 0 if not).
     out_bits      : signed bits of the layer output (blocks: act_bits; upsampler: the final sum
                     bilinear64 * 2^shift + acc * 64 before the rounding shift).
     """
@@ -331,16 +331,18 @@ def layer_widths(layer: LayerConfig, lut: np.ndarray, recip: np.ndarray, shift: 
     dmin, dmax = (int(d.min()), int(d.max())) if d.size else (0, 0)
     tmax = (1 << layer.frac_bits) - 1
     half = (1 << (layer.frac_bits - 1)) if layer.frac_bits else 0
-    pmin, pmax = min(0, dmin * tmax) + half, max(0, dmax * tmax) + half
+    # the product and the product + rounding addend must both fit (the rounding sum is formed
+    # in the same register)
+    pmin, pmax = min(0, dmin * tmax), max(0, dmax * tmax) + half
     acc_lo = lut.min(axis=1).sum(axis=(0, 1, 2))
     acc_hi = lut.max(axis=1).sum(axis=(0, 1, 2))
     acc_bits = signed_bits(min(0, int(acc_lo.min())), max(0, int(acc_hi.max())))
     rnd = (1 << (shift - 1)) if shift else 0
-    acc_round_bits = signed_bits(min(0, int(acc_lo.min())) + rnd, max(0, int(acc_hi.max())) + rnd)
+    acc_round_bits = signed_bits(min(0, int(acc_lo.min())), max(0, int(acc_hi.max())) + rnd)
     if layer.gated and gate is not None:
         span = (1 << act_bits) - 1          # |y - x| <= 2^A - 1
         g_half = 1 << (gate_bits - 1)
-        gbits = signed_bits(-gate * span + g_half, gate * span + g_half)
+        gbits = signed_bits(-gate * span, gate * span + g_half)
     else:
         gbits = 0
     if is_upsampler:

@@ -161,6 +161,6 @@ def test_widths_include_rounding_constants():
     lut[:, 1::2] = 1                                  # neighbours differ by 1: (hi-lo)*t <= 31
     layer = cfg.blocks[1]
     w = spec.layer_widths(layer, lut, m.recips[1], 3, 8, False, 256, 8)
-    assert w.product_bits == spec.signed_bits(-31 + 16, 31 + 16) == 7
+    assert w.product_bits == spec.signed_bits(-31, 31 + 16) == 7
     assert w.acc_round_bits == spec.signed_bits(0, 32 + 4)
-    assert w.gate_bits == spec.signed_bits(-256 * 255 + 128, 256 * 255 + 128) == 17
+    assert w.gate_bits == spec.signed_bits(-256 * 255, 256 * 255 + 128) == 17
