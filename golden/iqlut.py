@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import spec
+from .imageio import check_lr_array as check_lr
 from .modelfile import Model
 from .spec import BILINEAR_BITS, RECIP_SHIFT, round_shift
 
@@ -26,22 +27,6 @@ class BoundsError(AssertionError):
 
 #: Output rows processed at a time by ``ec`` (bounds the memory of the gathered table rows).
 STRIP_ROWS = 64
-
-
-def check_lr(lr) -> np.ndarray:
-    """Validate an LR image array: uint8, (H, W) or (H, W, 3), H, W >= 1. Raises ValueError."""
-    if not isinstance(lr, np.ndarray):
-        raise ValueError(f"LR image must be a numpy array, got {type(lr).__name__}")
-    if lr.dtype != np.uint8:
-        raise ValueError(f"LR image must be uint8 (8-bit), got dtype {lr.dtype}")
-    if lr.ndim == 3 and lr.shape[2] != 3:
-        raise ValueError(f"LR image must have 1 or 3 (RGB) channels, got {lr.shape[2]} "
-                         f"(shape {lr.shape}); drop the alpha channel first")
-    if lr.ndim not in (2, 3):
-        raise ValueError(f"LR image must be H x W or H x W x 3, got shape {lr.shape}")
-    if lr.shape[0] < 1 or lr.shape[1] < 1:
-        raise ValueError(f"LR image is empty (shape {lr.shape})")
-    return lr
 
 
 def input_activation(lr: np.ndarray, act_bits: int) -> np.ndarray:

@@ -320,11 +320,11 @@ def test_one_pixel_image_is_supported():
 
 
 @pytest.mark.parametrize("bad,msg", [
-    (np.zeros((4, 4, 4), np.uint8), "1 or 3"),
+    (np.zeros((4, 4, 4), np.uint8), "3 channels"),
     (np.zeros((4, 4), np.uint16), "uint8"),
     (np.zeros((4, 4), np.float32), "uint8"),
-    (np.zeros((0, 4), np.uint8), "empty"),
-    (np.zeros((4,), np.uint8), "H x W"),
+    (np.zeros((0, 4), np.uint8), "at least 1x1"),
+    (np.zeros((4,), np.uint8), "HxW or HxWx3"),
     ([[1, 2]], "numpy array"),
 ])
 def test_bad_lr_arrays(bad, msg):
