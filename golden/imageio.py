@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 
 import numpy as np
+
+from .fileutil import atomic_open
 
 __all__ = ["ImageError", "load_image", "save_image", "check_lr_array", "ACCEPTED_MODES"]
 
@@ -138,12 +139,6 @@ def check_lr_array(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def save_image(path: str | os.PathLike, arr: np.ndarray) -> None:
     """Write a uint8 (H, W) or (H, W, 3) image atomically.
 
@@ -154,22 +149,9 @@ def save_image(path: str | os.PathLike, arr: np.ndarray) -> None:
     Image, _ = _pil()
     check_lr_array(arr)
     p = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(p))
-    base, ext = os.path.splitext(os.path.basename(p))
+    ext = os.path.splitext(p)[1]
     fmt = Image.registered_extensions().get(ext.lower())
     if fmt is None:
         raise ValueError(f"{p}: unknown image file extension {ext!r}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=ext + ".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            Image.fromarray(np.ascontiguousarray(arr)).save(fh, format=fmt)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; use normal permissions
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_open(p, "wb") as fh:
+        Image.fromarray(np.ascontiguousarray(arr)).save(fh, format=fmt)
