@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import spec
 from .imageio import check_lr_array as check_lr
 from .modelfile import Model
 from .spec import BILINEAR_BITS, RECIP_SHIFT, round_shift

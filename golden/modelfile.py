@@ -33,7 +33,7 @@ import numpy as np
 
 from . import spec
 from .fileutil import atomic_open
-from .spec import LayerConfig, ModelConfig
+from .spec import ModelConfig
 
 FORMAT = "iqlut-model"
 FORMAT_VERSION = 1
