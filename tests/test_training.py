@@ -136,6 +136,11 @@ def test_export_cli(tmp_path):
     out = tmp_path / "m.npz"
     assert export.main([str(tmp_path / "r" / "ckpt.pt"), "--out", str(out), "--check", "1",
                         "--data", str(DATA)]) == 0
+    # the same through train --export (resume of the finished run: nothing left to train)
+    assert train.main(["--config", "iq_l8c8", "--data", str(DATA), "--batch", "2", "--patch", "16",
+                       "--iters", "2", "--no-progress", "--threads", "1", "--train-sets", "T91",
+                       "--out", str(tmp_path / "r"), "--resume", "--export", str(tmp_path / "m2.npz")]) == 0
+    assert np.array_equal(load_model(tmp_path / "m2.npz").layers[0].lut, load_model(out).layers[0].lut)
     m = load_model(out)
     assert m.meta["trained_iterations"] == 2
     assert export.main([str(tmp_path / "nope.pt"), "--out", str(tmp_path / "x.npz")]) == 2

@@ -50,6 +50,8 @@ def parse_args(argv=None):
     p.add_argument("--val-set", default="Set5")
     p.add_argument("--ckpt-min", type=float, default=5.0, help="minutes between checkpoints")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--export", type=Path, default=None,
+                   help="at the end, export the model file here (training.export, with a golden check)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
@@ -207,6 +209,10 @@ def main(argv=None) -> int:
     logf.close()
     save_ckpt(ckpt_path, state())
     print(f"done: {it} iterations, {minutes:.1f} min; checkpoint {ckpt_path}")
+    if args.export:
+        from training import export
+        return export.main([str(ckpt_path), "--out", str(args.export), "--check", "5",
+                            "--data", str(data_dir)])
     return 0
 
 
