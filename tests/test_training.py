@@ -199,3 +199,16 @@ def test_distillation_from_a_golden_teacher(tmp_path):
                        "--iters", "2", "--no-progress", "--threads", "1", "--train-sets", "T91",
                        "--teacher", str(teacher), "--kd", "3.0", "--out", str(tmp_path / "r")]) == 0
     assert (tmp_path / "r" / "ckpt.pt").exists()
+
+
+def test_init_from_checkpoint_counts_prior_iterations(tmp_path):
+    need_data()
+    from training import export, train
+    common = ["--config", "iq_l8c8", "--data", str(DATA), "--batch", "2", "--patch", "12",
+              "--no-progress", "--threads", "1", "--train-sets", "T91", "--nuqd-search-at", "0"]
+    assert train.main(common + ["--iters", "2", "--out", str(tmp_path / "a")]) == 0
+    assert train.main(common + ["--iters", "3", "--out", str(tmp_path / "b"),
+                                "--init", str(tmp_path / "a" / "ckpt.pt")]) == 0
+    assert export.main([str(tmp_path / "b" / "ckpt.pt"), "--out", str(tmp_path / "m.npz")]) == 0
+    meta = load_model(tmp_path / "m.npz").meta
+    assert meta["trained_iterations"] == 5 and len(meta["earlier_stages"]) == 1

@@ -49,8 +49,11 @@ def main(argv=None) -> int:
         print(f"error: {a.ckpt} is not a training checkpoint ({e})", file=sys.stderr)
         return 2
     meta = {
-        "trained_iterations": st["iter"], "trained_minutes": round(st["minutes"], 1),
+        "trained_iterations": st["iter"] + st.get("prior", {}).get("iter", 0),
+        "trained_minutes": round(st["minutes"] + st.get("prior", {}).get("minutes", 0.0), 1),
         "train_args": {k: str(v) for k, v in st["args"].items()},
+        "earlier_stages": [{"iterations": f["iter"], "train_args": {k: str(v) for k, v in f["args"].items()}}
+                           for f in st.get("prior", {}).get("from", [])],
         "exported": datetime.date.today().isoformat(), "source_checkpoint": a.ckpt.name,
     }
     model = net.to_golden(meta)

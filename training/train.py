@@ -50,6 +50,8 @@ def parse_args(argv=None):
     p.add_argument("--val-set", default="Set5")
     p.add_argument("--ckpt-min", type=float, default=5.0, help="minutes between checkpoints")
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from the tables/NUQD/gates of this checkpoint (fresh optimizer and schedule)")
     p.add_argument("--export", type=Path, default=None,
                    help="at the end, export the model file here (training.export, with a golden check)")
     p.add_argument("--threads", type=int, default=2)
@@ -129,6 +131,16 @@ def main(argv=None) -> int:
     net = build_net(args)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     it, minutes = 0, 0.0
+    prior = {"iter": 0, "minutes": 0.0, "from": []}   # training before --init (for provenance)
+    if args.init and not args.resume:
+        st = torch.load(args.init, weights_only=False)
+        net.load_state_dict(st["net"])
+        for layer, (a, b) in zip(net.layers, st["nuqd"]):
+            layer.set_nuqd(a, b)
+        p0 = st.get("prior", {"iter": 0, "minutes": 0.0, "from": []})
+        prior = {"iter": p0["iter"] + st["iter"], "minutes": p0["minutes"] + st["minutes"],
+                 "from": p0["from"] + [{"ckpt": str(args.init), "iter": st["iter"], "args": st["args"]}]}
+        print(f"initialised from {args.init} (trained {st['iter']} iterations)")
     if args.resume:
         if not ckpt_path.exists():
             print(f"error: --resume but no checkpoint at {ckpt_path}", file=sys.stderr)
@@ -141,6 +153,7 @@ def main(argv=None) -> int:
         sampler.set_state(st["sampler"])
         torch.set_rng_state(st["torch_rng"])
         it, minutes = st["iter"], st["minutes"]
+        prior = st.get("prior", prior)
         print(f"resumed {ckpt_path} at iteration {it} ({minutes:.1f} min trained)")
     teacher = None
     if args.teacher:
@@ -151,7 +164,7 @@ def main(argv=None) -> int:
         return {"net": net.state_dict(), "opt": opt.state_dict(), "sampler": sampler.state(),
                 "torch_rng": torch.get_rng_state(), "iter": it, "minutes": minutes,
                 "nuqd": [(layer.a, layer.b) for layer in net.layers], "args": vars(args),
-                "config": args.config}
+                "config": args.config, "prior": prior}
 
     new_log = not log_path.exists() or not args.resume
     logf = open(log_path, "w" if new_log else "a", newline="")
