@@ -1,0 +1,156 @@
+"""``python -m hw.build``: a model file -> synthesizable Verilog (or RTLIL) of the x4 upscaler, bit-exact
+to ``golden.iqlut.upscale``, plus a report (printed, and ``report.json`` in ``--out``).
+
+    python -m hw.build --model iq_l8c8 --emit verilog [--out DIR] [--max-width 1920]
+                       [--output-order block|raster] [--rom-ports dual|banked] [--synth [gates|coarse]]
+
+``--model`` is a shipped model name (``models/NAME.npz``) or a path to a ``.npz`` model file;
+``--random-seed N`` builds a seeded random model of the configuration ``--model`` instead (for
+tests and demonstrations only). Output: ``DIR/<top>.v`` (or ``.il``) and ``DIR/report.json``,
+written only when everything succeeded. User errors (unknown model, invalid model file, bad
+width, unsupported configuration) exit with code 2 and a one-line message.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["build", "main"]
+
+
+class BuildError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+def _load(model: str, seed: int | None):
+    from golden import spec
+    from golden.modelfile import (
+        ModelFileError,
+        load_model,
+        random_model,
+        resolve_model_path,
+    )
+    try:
+        if seed is not None:
+            return random_model(spec.get_config(model), seed=seed), f"random model, seed {seed} (testing only)"
+        path = resolve_model_path(model)
+        return load_model(path), str(path)
+    except (ModelFileError, ValueError) as e:
+        raise BuildError(str(e)) from None
+
+
+def top_name(model_name: str) -> str:
+    return "iqlut_" + (re.sub(r"[^A-Za-z0-9_]", "_", model_name) or "model")
+
+
+def _header(comment: str, report: dict, digest: str) -> str:
+    b = report["build"]
+    lines = [
+        (f"iqlut-hw: IQ-LUT x4 super-resolution, model '{report['model']['name']}', bit-exact to "
+         "golden.iqlut.upscale"),
+        f"model data sha256 {digest}; LUT ROM {report['totals']['rom_bytes']} bytes",
+        f"max width {b['max_width']}, output order {b['output_order']}, ROM ports {b['rom_ports']}",
+        "ports: s_axis_t{data[7:0],valid,ready,last=end of line,user=start of frame} LR in;",
+        (f"  m_axis_t{{data[{8 * b['hr_pixels_per_beat'] - 1}:0],valid,ready,last,user}} HR out, "
+         f"{b['lane_order']};"),
+        ("  width, height: frame size sampled at each start of frame; status: sticky "
+         "{misaligned, bad_user, bad_last, bad_size}; clk, rst (synchronous, active high)"),
+    ]
+    return "".join(f"{comment} {line}\n" for line in lines)
+
+
+def _digest(model) -> str:
+    h = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    for p in model.layers:
+        h.update(json.dumps([p.nuqd_a, p.nuqd_b, p.shift, p.gate]).encode())
+        h.update(p.lut.astype("<i2").tobytes())
+    return h.hexdigest()
+
+
+def build(model, *, source: str = "", emit: str = "verilog", max_width: int = 1920,
+          output_order: str = "block", rom_ports: str = "dual", synth: str | None = None) -> tuple[str, dict, str]:
+    """Elaborate and emit. Returns (text, report, top module name); raises BuildError on
+    unsupported parameters."""
+    from amaranth.back import rtlil, verilog
+
+    from .report import design_report
+    from .top import IQLUT, AxiTop
+    try:
+        core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports)
+    except ValueError as e:
+        raise BuildError(str(e)) from None
+    name = top_name(model.name)
+    report = design_report(core, source=source)
+    t0 = time.monotonic()
+    if emit == "verilog" or synth:
+        v_text = verilog.convert(AxiTop(core), name=name, emit_src=False)
+    if emit == "rtlil":
+        if synth:   # a design is elaborated once: build a second for the RTLIL
+            core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports)
+        text = rtlil.convert(AxiTop(core), name=name, emit_src=False)
+    else:
+        text = v_text
+    report["emission_seconds"] = round(time.monotonic() - t0, 1)
+    if synth:
+        from .synth import synthesize
+        report["synth"] = synthesize(v_text, name, synth)
+    comment = "//" if emit == "verilog" else "#"
+    return _header(comment, report, _digest(model)) + text, report, name
+
+
+def _write_atomically(files: dict[Path, str]) -> None:
+    """Write all files through ``golden.fileutil.atomic_open``, nested, so that they are renamed
+    into place only once every one is written: a failure leaves no half-written output."""
+    from contextlib import ExitStack
+
+    from golden.fileutil import atomic_open
+    with ExitStack() as stack:
+        for path, content in files.items():
+            stack.enter_context(atomic_open(path, "w")).write(content)
+
+
+def main(argv=None) -> int:
+    from .rom import ROM_PORTS
+    from .synth import SCRIPTS
+    from .top import OUTPUT_ORDERS
+    p = argparse.ArgumentParser(prog="python -m hw.build", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="model name (models/NAME.npz) or .npz path")
+    p.add_argument("--random-seed", type=int, default=None,
+                   help="build a seeded random model of configuration MODEL (testing only)")
+    p.add_argument("--emit", choices=("verilog", "rtlil"), default="verilog")
+    p.add_argument("--out", default="build", help="output directory (default: build)")
+    p.add_argument("--max-width", type=int, default=1920, help="largest LR frame width (default 1920)")
+    p.add_argument("--output-order", choices=OUTPUT_ORDERS, default="block",
+                   help="block: 4x4 HR block per beat (16 px/clock); raster: HR raster order, 4 px/beat")
+    p.add_argument("--rom-ports", choices=ROM_PORTS, default="dual",
+                   help="two reads per cycle: dual read ports (default) or even/odd banks")
+    p.add_argument("--synth", nargs="?", const="gates", choices=sorted(SCRIPTS),
+                   help="run yosys for cell counts (gates: generic gate level, slow for large "
+                        "models; coarse: word-level cells)")
+    args = p.parse_args(argv)
+    try:
+        model, source = _load(args.model, args.random_seed)
+        text, report, name = build(model, source=source, emit=args.emit, max_width=args.max_width,
+                                   output_order=args.output_order, rom_ports=args.rom_ports,
+                                   synth=args.synth)
+    except BuildError as e:
+        print(f"hw.build: error: {e}", file=sys.stderr)
+        return 2
+    from .report import format_report
+    out = Path(args.out)
+    ext = ".v" if args.emit == "verilog" else ".il"
+    _write_atomically({out / f"{name}{ext}": text,
+                       out / "report.json": json.dumps(report, indent=2, sort_keys=True, default=str) + "\n"})
+    print(format_report(report))
+    print(f"wrote {out / (name + ext)} and {out / 'report.json'} ({report['emission_seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""DPFI: dual-port fractional interpolation between two LUT entries."""
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Shape, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden import spec
+
+from .rom import rom_layout
+from .streams import Pipe, array_shape, check_positive_int, local, with_side
+
+__all__ = ["DPFI", "dpfi_layout"]
+
+
+def dpfi_layout(lanes: int, c_out: int, entry_bits: int, side):
+    return with_side({"e": array_shape(signed(entry_bits), lanes, c_out)}, side)
+
+
+class DPFI(wiring.Component):
+    """``golden.iqlut.dpfi`` for ``lanes`` x ``c_out`` entry pairs per beat:
+    e = lo + round_shift((hi - lo) * t, F) = ((lo << F) + 2^(F-1) + (hi - lo) * t) >> F (lo << F
+    is a multiple of 2^F, so adding it before the rounding shift is exact; the rounding constant
+    fills the low bits of lo << F, no adder). Widths from ``Model.widths``: hi - lo is
+    ``diff_bits`` signed, the product ``product_bits`` signed, e ``entry_bits`` signed (it lies
+    between lo and hi, so the sum is computed modulo 2^(entry_bits + F), exactly). Differences
+    that do not fit ``diff_bits`` only occur with t = 0 (index L-1, banked ROM) and wrap
+    harmlessly. One pipeline stage (F = 0: e = lo)."""
+
+    def __init__(self, widths: spec.LayerWidths, lanes: int, c_out: int, side=0):
+        check_positive_int("lanes", lanes)
+        check_positive_int("c_out", c_out)
+        Shape.cast(side)
+        self.widths, self.lanes, self.c_out, self.side = widths, lanes, c_out, side
+        f = widths.frac_bits
+        self.latency = 1
+        self.multipliers = (lanes * c_out, (widths.diff_bits, f)) if f else (0, None)
+        super().__init__({
+            "i": In(stream.Signature(rom_layout(lanes, c_out, widths.entry_bits, f, side))),
+            "o": Out(stream.Signature(dpfi_layout(lanes, c_out, widths.entry_bits, side))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w, f = self.widths, self.widths.frac_bits
+        pipe = Pipe(m, self.o, self.i, name="dpfi")
+        i, o = self.i.p, self.o.p
+        m.d.comb += self.o.valid.eq(pipe.reg(self.i.valid, 1, valid=True))
+        pipe.carry(i, o, "side")
+        if not f:
+            m.d.comb += o.e.eq(pipe.reg(i.lo, name="e1"))
+            return m
+        lo_in, hi_in = local(m, i.lo, "lo_in"), local(m, i.hi, "hi_in")
+        frac, e_out = local(m, i.frac, "frac_in"), Signal(o.e.shape(), name="e_out")
+        half = Const(1 << (f - 1), f)
+        self.diff_signals, self.product_signals = [], []
+        for n in range(self.lanes):
+            lo_n, hi_n, e_n = local(m, lo_in[n], f"lo_in{n}"), local(m, hi_in[n], f"hi_in{n}"), e_out[n]
+            for c in range(self.c_out):
+                diff = (hi_n[c] - lo_n[c])[:w.diff_bits].as_signed()
+                prod = (diff * frac[n])[:w.product_bits].as_signed()
+                total = (Cat(half, lo_n[c]).as_signed() + prod)[:w.entry_bits + f]
+                m.d.comb += e_n[c].eq(pipe.reg(total[f:], signed(w.entry_bits), name=f"e{n}_{c}"))
+                self.diff_signals.append(diff)
+                self.product_signals.append(prod)
+        m.d.comb += o.e.eq(e_out)
+        return m

@@ -1,0 +1,178 @@
+# amaranth: UnusedElaboratable=no
+"""EC: expanded convolution of one layer = window generator -> NUQD -> LUT ROM -> DPFI -> adder
+tree (``golden.iqlut.ec``)."""
+from __future__ import annotations
+
+from amaranth import Module, Shape, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden import spec
+from golden.modelfile import Model
+
+from .dpfi import DPFI, dpfi_layout
+from .nuqd import NUQD
+from .rom import LutRom
+from .streams import (
+    FLAGS,
+    Pipe,
+    check_positive_int,
+    has,
+    local,
+    pixel_layout,
+    stream_map,
+    struct,
+    with_side,
+)
+from .window import CTRL, ColumnGen, WindowShift
+
+__all__ = ["EC", "Accumulate", "acc_layout"]
+
+
+def acc_layout(c_out: int, acc_bits: int, side):
+    return with_side({"acc": data.ArrayLayout(signed(acc_bits), c_out)}, side)
+
+
+class Accumulate(wiring.Component):
+    """Adder tree: acc[o] = sum over the ``lanes`` terms e[n][o] (the c_in x k^2 DPFI outputs of
+    one output pixel). Every adder is ``acc_bits`` wide: two's-complement sums wrap consistently
+    and the true sum lies in [acc_lo, acc_hi] (interval analysis), so the final value is exact even
+    where a partial sum would not fit. A register after every ``levels_per_stage`` tree levels."""
+
+    def __init__(self, widths: spec.LayerWidths, lanes: int, c_out: int, side=0,
+                 levels_per_stage: int = 2):
+        check_positive_int("lanes", lanes)
+        check_positive_int("c_out", c_out)
+        check_positive_int("levels_per_stage", levels_per_stage)
+        Shape.cast(side)
+        self.widths, self.lanes, self.c_out, self.side = widths, lanes, c_out, side
+        self.levels_per_stage = levels_per_stage
+        self.levels = max(0, (lanes - 1).bit_length())
+        self.latency = max(1, -(-self.levels // levels_per_stage))
+        self.adders = (lanes - 1) * c_out
+        super().__init__({
+            "i": In(stream.Signature(dpfi_layout(lanes, c_out, widths.entry_bits, side))),
+            "o": Out(stream.Signature(acc_layout(c_out, widths.acc_bits, side))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ab = self.widths.acc_bits
+        pipe = Pipe(m, self.o, self.i, name="acc")
+        terms = [[Signal(signed(ab), name=f"t{n}_{o}") for o in range(self.c_out)]
+                 for n in range(self.lanes)]
+        e_in = local(m, self.i.p.e, "e_in")
+        for n in range(self.lanes):
+            e_n = local(m, e_in[n], f"e_in{n}")
+            m.d.comb += [terms[n][o].eq(e_n[o]) for o in range(self.c_out)]
+        valid, side = self.i.valid, self.i.p.side if has(self.i.p, "side") else None
+        level, stages = 0, 0
+        while True:
+            if len(terms) > 1:
+                nxt = []
+                for a in range(0, len(terms) - 1, 2):
+                    row = []
+                    for o in range(self.c_out):
+                        s = Signal(signed(ab), name=f"s{level}_{a // 2}_{o}")
+                        m.d.comb += s.eq(terms[a][o] + terms[a + 1][o])
+                        row.append(s)
+                    nxt.append(row)
+                if len(terms) % 2:
+                    nxt.append(terms[-1])
+                terms, level = nxt, level + 1
+            if len(terms) == 1 or level % self.levels_per_stage == 0:
+                terms = [[pipe.reg(t, name=f"r{level}_{n}_{o}") for o, t in enumerate(row)]
+                         for n, row in enumerate(terms)]
+                valid = pipe.reg(valid, 1, valid=True)
+                side = pipe.reg(side, name=f"side{level}") if side is not None else None
+                stages += 1
+                if len(terms) == 1:
+                    break
+        assert stages == self.latency
+        m.d.comb += self.o.valid.eq(valid)
+        if side is not None:
+            m.d.comb += self.o.p.side.eq(side)
+        m.d.comb += [self.o.p.acc[o].eq(terms[0][o]) for o in range(self.c_out)]
+        return m
+
+
+class EC(wiring.Component):
+    """Expanded convolution of layer ``n`` of ``model``: a stream of activation pixels
+    (c_in x signed A bits, raster order, framing bits) in, the accumulator acc[o] of every output
+    pixel (c_out x signed ``acc_bits``) out, in raster order (``golden.iqlut.ec``).
+
+    ``ColumnGen`` (line buffer: one column of k source rows per position) -> ``NUQD`` of the
+    column (k c_in lanes: each source pixel is quantized once per window row it appears in, not
+    once per tap) -> ``WindowShift`` (k x k window of (index, fraction)) -> ``LutRom`` (two reads
+    of each tap's table, c_in k^2 lanes) -> ``DPFI`` (c_in k^2 c_out multiply-adds) ->
+    ``Accumulate`` (adder tree over the c_in k^2 terms of each output channel). With ``residual``
+    the side output also carries x[q] (the window tap at j = -origin), for the gate.
+    """
+
+    def __init__(self, model: Model, n: int, max_width: int, *, rom_ports: str = "dual",
+                 residual: bool = False):
+        cfg = model.config
+        if not isinstance(n, int) or not 0 <= n < len(cfg.layers):
+            raise ValueError(f"layer index must be in 0..{len(cfg.layers) - 1}, got {n!r}")
+        check_positive_int("max_width", max_width)
+        layer, w = cfg.layers[n], model.widths[n]
+        self.model, self.n, self.layer, self.widths = model, n, layer, w
+        a, k, c_in = cfg.act_bits, layer.kernel, layer.c_in
+        self.lanes = c_in * k * k
+        self.residual = residual
+        res = {"residual": data.ArrayLayout(signed(a), c_in)} if residual else {}
+        col_side = data.StructLayout({**res, "ctrl": CTRL})
+        col_shape = struct({"index": data.ArrayLayout(unsigned(w.index_bits), k * c_in),
+                            "frac": data.ArrayLayout(unsigned(w.frac_bits), k * c_in), **res})
+        side = data.StructLayout({**res, **FLAGS})
+        self.columns = ColumnGen(signed(a), c_in, k, layer.origin, max_width)
+        self.nuqd = NUQD(model.grids[n], model.recips[n], w, k * c_in, col_side)
+        self.shift = WindowShift(col_shape, k)
+        self.rom = LutRom(model.layers[n].lut, cfg.entry_bits, w, rom_ports, side)
+        self.dpfi = DPFI(w, self.lanes, layer.c_out, side)
+        self.accumulate = Accumulate(w, self.lanes, layer.c_out, side)
+        self.parts = {"columns": self.columns, "nuqd": self.nuqd, "shift": self.shift,
+                      "rom": self.rom, "dpfi": self.dpfi, "accumulate": self.accumulate}
+        self.latency = sum(p.latency for p in self.parts.values())
+        self.lag = self.columns.lag
+        self.line_buffer_bits = self.columns.line_buffer_bits
+        self.rom_bits = self.rom.rom_bits
+        super().__init__({
+            "i": In(stream.Signature(pixel_layout(signed(a), c_in))),
+            "o": Out(stream.Signature(acc_layout(layer.c_out, w.acc_bits, side))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        for name, part in self.parts.items():
+            m.submodules[name] = part
+        cg, nuqd, sh, rom = self.columns, self.nuqd, self.shift, self.rom
+        k, c_in, d = self.layer.kernel, self.layer.c_in, self.lag
+        wiring.connect(m, wiring.flipped(self.i), cg.i)
+        # column -> NUQD (the residual x[q] is row d of the column, delayed d columns by the shift)
+        res_bits = c_in * self.model.config.act_bits
+        res_in = [nuqd.i.p.side.residual.eq(cg.o.p.x.as_value().word_select(d, res_bits))] \
+            if self.residual else []
+        stream_map(m, cg.o, nuqd.i, nuqd.i.p.x.eq(cg.o.p.x), nuqd.i.p.side.ctrl.eq(cg.o.p.side), *res_in)
+        # NUQD -> window shift register
+        res_mid = [sh.i.p.col.residual.eq(nuqd.o.p.side.residual)] if self.residual else []
+        frac_mid = [sh.i.p.col.frac.eq(nuqd.o.p.frac)] if self.widths.frac_bits else []
+        stream_map(m, nuqd.o, sh.i, sh.i.p.col.index.eq(nuqd.o.p.index),
+                   sh.i.p.side.eq(nuqd.o.p.side.ctrl), *frac_mid, *res_mid)
+        # window -> ROM lanes n = (jy * k + jx) * c_in + c
+        cols = [local(m, sh.o.p.cols[jx], f"col{jx}") for jx in range(k)]
+        fields = ("index", "frac") if self.widths.frac_bits else ("index",)
+        for name in fields:
+            lanes = Signal(rom.i.p[name].shape(), name=name)
+            for jy in range(k):
+                for jx in range(k):
+                    for c in range(c_in):
+                        m.d.comb += lanes[(jy * k + jx) * c_in + c].eq(cols[jx][name][jy * c_in + c])
+            m.d.comb += rom.i.p[name].eq(lanes)
+        res_out = [rom.i.p.side.residual.eq(cols[d].residual)] if self.residual else []
+        stream_map(m, sh.o, rom.i, rom.i.p.side.eol.eq(sh.o.p.eol), rom.i.p.side.eof.eq(sh.o.p.eof),
+                   *res_out)
+        wiring.connect(m, rom.o, self.dpfi.i)
+        wiring.connect(m, self.dpfi.o, self.accumulate.i)
+        wiring.connect(m, self.accumulate.o, wiring.flipped(self.o))
+        return m

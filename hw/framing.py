@@ -1,0 +1,76 @@
+"""Input framing: an AXI4-Stream video input (tdata / tlast = end of line / tuser = start of
+frame) with the frame size as run-time inputs -> the internal pixel stream with ``eol``/``eof``."""
+from __future__ import annotations
+
+from amaranth import Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .streams import check_positive_int, pixel_layout
+
+__all__ = ["HEIGHT_BITS", "INPUT_STATUS", "InputFraming", "video_layout"]
+
+#: bits of the run-time height input (frames up to 65535 rows)
+HEIGHT_BITS = 16
+#: sticky status bits of the input (``status`` output)
+INPUT_STATUS = {
+    "bad_size": 1,      # a start of frame with width 0, width > max_width or height 0: frame dropped
+    "bad_last": 1,      # tlast differs from the end of line the width implies (data kept)
+    "bad_user": 1,      # tuser inside a frame (data kept, counted as an ordinary pixel)
+}
+
+
+def video_layout(lanes: int):
+    """AXI4-Stream video beat: ``lanes`` 8-bit pixels, ``last`` = end of line, ``user`` = start of frame."""
+    data_shape = unsigned(8) if lanes == 1 else data.ArrayLayout(unsigned(8), lanes)
+    return data.StructLayout({"data": data_shape, "last": 1, "user": 1})
+
+
+class InputFraming(wiring.Component):
+    """Latches ``width`` and ``height`` at each start of frame (the beat with ``user`` set) and
+    counts the frame's pixels to produce ``eol``/``eof``; the framing is therefore always exactly
+    W x H. Beats before a start of frame are dropped (ready held high), as are whole frames of an
+    invalid size (``bad_size``). ``tlast`` is checked, not trusted (``bad_last``). Combinational
+    (no register); the top puts a skid buffer after it."""
+
+    def __init__(self, max_width: int):
+        check_positive_int("max_width", max_width)
+        self.max_width = max_width
+        self.width_bits = max_width.bit_length()
+        super().__init__({
+            "i": In(stream.Signature(video_layout(1))),
+            "o": Out(stream.Signature(pixel_layout(unsigned(8), 1))),
+            "width": In(self.width_bits),
+            "height": In(HEIGHT_BITS),
+            "status": Out(data.StructLayout(INPUT_STATUS)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        i, o = self.i, self.o
+        running = Signal()
+        w, h = Signal(self.width_bits), Signal(HEIGHT_BITS)
+        x, y = Signal(self.width_bits), Signal(HEIGHT_BITS)
+        size_ok = (self.width != 0) & (self.width <= self.max_width) & (self.height != 0)
+        start = ~running & i.p.user
+        forward = running | (start & size_ok)
+        cur_w, cur_h = Mux(running, w, self.width), Mux(running, h, self.height)
+        cx, cy = Mux(running, x, 0), Mux(running, y, 0)
+        eol = cx == cur_w - 1
+        eof = eol & (cy == cur_h - 1)
+        m.d.comb += [o.valid.eq(i.valid & forward), o.p.data[0].eq(i.p.data),
+                     o.p.eol.eq(eol), o.p.eof.eq(eof),
+                     i.ready.eq(~forward | o.ready)]
+        with m.If(i.valid & i.ready):
+            with m.If(start & ~size_ok):
+                m.d.sync += self.status.bad_size.eq(1)
+            with m.If(forward):
+                with m.If(i.p.last != eol):
+                    m.d.sync += self.status.bad_last.eq(1)
+                with m.If(running & i.p.user):
+                    m.d.sync += self.status.bad_user.eq(1)
+                m.d.sync += [running.eq(~eof), w.eq(cur_w), h.eq(cur_h),
+                             x.eq(cx + 1), y.eq(cy)]
+                with m.If(eol):
+                    m.d.sync += [x.eq(0), y.eq(cy + 1)]
+        return m

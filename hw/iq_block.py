@@ -1,0 +1,135 @@
+# amaranth: UnusedElaboratable=no
+"""IQ-Block (EC + round-shift, clamp, residual gate) and the upsampler (EC with scale^2 outputs)."""
+from __future__ import annotations
+
+from amaranth import Module, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden import spec
+from golden.modelfile import Model
+
+from .arith import clamp, round_shift
+from .ec import EC, acc_layout
+from .streams import FLAGS, Pipe, SkidBuffer, check_positive_int, pixel_layout
+
+__all__ = ["BlockOutput", "IQBlock", "Upsampler"]
+
+
+class BlockOutput(wiring.Component):
+    """Block output of ``golden.iqlut.iq_block``: y = clamp(round_shift(acc, shift), act range);
+    gated: x' = x + round_shift(g (y - x), G) with the residual x[q] (channel 0 broadcast when
+    c_in = 1). y - x is A+1 bits, g (y - x) + 2^(G-1) fits A+G+1 bits; x' needs no clamp (it lies
+    between x and y). Stages: [round, clamp] then [gate] (ungated: one stage)."""
+
+    def __init__(self, *, act_bits: int, acc_bits: int, shift: int, c_in: int, c_out: int,
+                 gate: int | None, gate_bits: int):
+        check_positive_int("c_out", c_out)
+        check_positive_int("c_in", c_in)
+        if not 0 <= shift <= spec.MAX_SHIFT:
+            raise ValueError(f"shift must be in 0..{spec.MAX_SHIFT}, got {shift}")
+        if gate is not None:
+            if not 0 <= gate <= (1 << gate_bits):
+                raise ValueError(f"gate must be in 0..{1 << gate_bits}, got {gate}")
+            if c_in not in (1, c_out):
+                raise ValueError(f"a gated block needs c_in == c_out or c_in == 1, got {c_in} -> {c_out}")
+        self.act_bits, self.acc_bits, self.shift = act_bits, acc_bits, shift
+        self.c_in, self.c_out, self.gate, self.gate_bits = c_in, c_out, gate, gate_bits
+        self.latency = 2 if gate is not None else 1
+        #: constant multipliers of the gate (count, operand widths)
+        self.multipliers = (c_out, (act_bits + 1, gate_bits + 1)) if gate is not None else (0, None)
+        side = data.StructLayout({**({"residual": data.ArrayLayout(signed(act_bits), c_in)}
+                                     if gate is not None else {}), **FLAGS})
+        super().__init__({
+            "i": In(stream.Signature(acc_layout(c_out, acc_bits, side))),
+            "o": Out(stream.Signature(pixel_layout(signed(act_bits), c_out))),
+        })
+
+    @classmethod
+    def for_layer(cls, model: Model, n: int) -> BlockOutput:
+        cfg, layer, p = model.config, model.config.layers[n], model.layers[n]
+        return cls(act_bits=cfg.act_bits, acc_bits=model.widths[n].acc_bits, shift=p.shift,
+                   c_in=layer.c_in, c_out=layer.c_out, gate=p.gate if layer.gated else None,
+                   gate_bits=cfg.gate_bits)
+
+    def elaborate(self, platform):
+        m = Module()
+        a = self.act_bits
+        lo, hi = -(1 << (a - 1)), (1 << (a - 1)) - 1
+        pipe = Pipe(m, self.o, self.i, name="out")
+        i, o = self.i.p, self.o.p
+        v = pipe.reg(self.i.valid, 1, valid=True)
+        flags = [pipe.reg(i.side.eol, 1, name="eol1"), pipe.reg(i.side.eof, 1, name="eof1")]
+        y = [pipe.reg(clamp(round_shift(i.acc[c], self.shift), lo, hi), signed(a), name=f"y{c}")
+             for c in range(self.c_out)]
+        if self.gate is None:
+            m.d.comb += [self.o.valid.eq(v), o.eol.eq(flags[0]), o.eof.eq(flags[1])]
+            m.d.comb += [o.data[c].eq(y[c]) for c in range(self.c_out)]
+            return m
+        res = pipe.reg(i.side.residual, name="residual1")
+        m.d.comb += [self.o.valid.eq(pipe.reg(v, 1, valid=True)),
+                     o.eol.eq(pipe.reg(flags[0], name="eol2")),
+                     o.eof.eq(pipe.reg(flags[1], name="eof2"))]
+        g, G = self.gate, self.gate_bits
+        for c in range(self.c_out):
+            x = res[0 if self.c_in == 1 else c]
+            delta = Signal(signed(a + 1), name=f"delta{c}")
+            m.d.comb += delta.eq(y[c] - x)
+            m.d.comb += o.data[c].eq(pipe.reg(x + round_shift(g * delta, G), signed(a),
+                                              name=f"x{c}"))
+        return m
+
+
+class IQBlock(wiring.Component):
+    """IQ-Block ``n`` (``golden.iqlut.iq_block``): EC -> BlockOutput -> skid buffer. Pixels of
+    c_in x signed A bits in, c_out x signed A bits out, raster order with framing bits."""
+
+    def __init__(self, model: Model, n: int, max_width: int, *, rom_ports: str = "dual"):
+        cfg = model.config
+        if not isinstance(n, int) or not 0 <= n < len(cfg.blocks):
+            raise ValueError(f"block index must be in 0..{len(cfg.blocks) - 1}, got {n!r}")
+        layer = cfg.blocks[n]
+        self.ec = EC(model, n, max_width, rom_ports=rom_ports, residual=layer.gated)
+        self.output = BlockOutput.for_layer(model, n)
+        self.skid = SkidBuffer(pixel_layout(signed(cfg.act_bits), layer.c_out))
+        self.latency = self.ec.latency + self.output.latency + self.skid.latency
+        super().__init__({
+            "i": In(stream.Signature(pixel_layout(signed(cfg.act_bits), layer.c_in))),
+            "o": Out(stream.Signature(pixel_layout(signed(cfg.act_bits), layer.c_out))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.ec, m.submodules.output, m.submodules.skid = self.ec, self.output, self.skid
+        wiring.connect(m, wiring.flipped(self.i), self.ec.i)
+        wiring.connect(m, self.ec.o, self.output.i)
+        wiring.connect(m, self.output.o, self.skid.i)
+        wiring.connect(m, self.skid.o, wiring.flipped(self.o))
+        return m
+
+
+class Upsampler(wiring.Component):
+    """The upsampler (``golden.iqlut.upsampler``): the EC of the last layer, scale^2 = 16 output
+    channels, no shift or clamp here (the shift is applied in ``Combine``). Output channel
+    r * 4 + c is HR pixel (4y + r, 4x + c) of LR pixel (y, x): the pixel shuffle is this lane
+    order, no logic. Ends in a skid buffer."""
+
+    def __init__(self, model: Model, max_width: int, *, rom_ports: str = "dual"):
+        cfg = model.config
+        n = len(cfg.blocks)
+        self.ec = EC(model, n, max_width, rom_ports=rom_ports)
+        out = acc_layout(cfg.upsampler.c_out, model.widths[n].acc_bits, data.StructLayout(FLAGS))
+        self.skid = SkidBuffer(out)
+        self.latency = self.ec.latency + self.skid.latency
+        super().__init__({
+            "i": In(stream.Signature(pixel_layout(signed(cfg.act_bits), cfg.upsampler.c_in))),
+            "o": Out(stream.Signature(out)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.ec, m.submodules.skid = self.ec, self.skid
+        wiring.connect(m, wiring.flipped(self.i), self.ec.i)
+        wiring.connect(m, self.ec.o, self.skid.i)
+        wiring.connect(m, self.skid.o, wiring.flipped(self.o))
+        return m

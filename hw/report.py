@@ -1,0 +1,144 @@
+"""The build report: per-layer bit-widths, ROM and line-buffer sizes, multipliers, and the whole
+design's latency and throughput, all read from the constructed components (which take them from
+``Model.widths``)."""
+from __future__ import annotations
+
+from .top import IQLUT
+
+__all__ = ["UHD_RATE", "design_report", "format_report"]
+
+#: 4K60 output: HR pixels per second
+UHD_RATE = 3840 * 2160 * 60
+#: LR frame of a 4K output
+UHD_LR = (540, 960)
+
+
+def _layer(top: IQLUT, n: int) -> dict:
+    model, cfg = top.model, top.model.config
+    layer, p, w = cfg.layers[n], model.layers[n], model.widths[n]
+    is_up = n == len(cfg.blocks)
+    ec = top.upsampler.ec if is_up else top.blocks[n].ec
+    out = None if is_up else top.blocks[n].output
+    mults = [{"where": "NUQD (x - g_i) * R_i", "count": ec.nuqd.multipliers[0],
+              "widths": ec.nuqd.multipliers[1]},
+             {"where": "DPFI (hi - lo) * t", "count": ec.dpfi.multipliers[0],
+              "widths": ec.dpfi.multipliers[1]}]
+    if out is not None and out.multipliers[0]:
+        mults.append({"where": "gate g * (y - x), constant g", "count": out.multipliers[0],
+                      "widths": out.multipliers[1]})
+    return {
+        "layer": "upsampler" if is_up else f"block {n}",
+        "c_in": layer.c_in, "c_out": layer.c_out, "kernel": layer.kernel, "origin": layer.origin,
+        "levels": layer.levels, "shift": p.shift, "gate": p.gate,
+        "act_bits_in": w.act_in_bits, "act_bits_out": w.out_bits if is_up else cfg.act_bits,
+        "index_bits": w.index_bits, "frac_bits": w.frac_bits, "recip_bits": w.recip_bits,
+        "entry_bits": w.entry_bits, "rom_entry_bits": cfg.entry_bits,
+        "diff_bits": w.diff_bits, "product_bits": w.product_bits, "acc_bits": w.acc_bits,
+        "acc_range": [min(w.acc_lo), max(w.acc_hi)],
+        "rom_bits": ec.rom_bits,
+        "rom_tables": {"count": ec.rom.lanes, "words": layer.levels,
+                       "word_bits": layer.c_out * cfg.entry_bits, "reads_per_cycle": ec.rom.reads,
+                       "ports": ec.rom.ports},
+        "line_buffer_bits": ec.line_buffer_bits,
+        "nuqd_lanes": ec.nuqd.lanes, "nuqd_comparators": ec.nuqd.comparators,
+        "dpfi_lanes": ec.lanes * layer.c_out, "adders": ec.accumulate.adders,
+        "multipliers": mults,
+        "pipeline_cycles": ec.latency + (top.blocks[n].output.latency if not is_up else 0),
+    }
+
+
+def design_report(top: IQLUT, *, source: str = "") -> dict:
+    """Everything the build prints and writes to report.json."""
+    model, cfg = top.model, top.model.config
+    layers = [_layer(top, n) for n in range(len(cfg.layers))]
+    rom_bits = sum(layer["rom_bits"] for layer in layers)
+    fifos = {"bilinear": top.bil_fifo.bits, "network": top.net_fifo.bits if top.net_fifo else 0}
+    raster_bits = top.raster.buffer_bits if top.raster else 0
+    mults: dict[str, int] = {}
+    for layer in layers:
+        for mul in layer["multipliers"]:
+            if mul["count"]:
+                key = f"{mul['widths'][0]}x{mul['widths'][1]}"
+                mults[key] = mults.get(key, 0) + mul["count"]
+    h, w = UHD_LR
+    hr_per_beat = top.lanes
+    uhd_cycles_per_s = top.frame_cycles(h, w) * 60
+    return {
+        "model": {"name": model.name, "source": source, "config": cfg.to_dict(),
+                  "lut_bytes": model.lut_bytes(), "meta": model.meta},
+        "build": {"max_width": top.max_width, "output_order": top.output_order,
+                  "rom_ports": top.rom_ports, "hr_pixels_per_beat": hr_per_beat,
+                  "lane_order": "data[r*4+c] = HR (4y+r, 4x+c), lane 0 in the low byte"
+                  if top.output_order == "block" else "data[c] = HR (Y, 4x+c), lane 0 in the low byte"},
+        "layers": layers,
+        "bilinear": {"line_buffer_bits": top.bilinear.line_buffer_bits,
+                     "weights_eighths": top.bilinear.phases, "multipliers": 0},
+        "totals": {
+            "rom_bits": rom_bits, "rom_bytes": rom_bits // 8,
+            "rom_bytes_equal_lut_bytes": rom_bits == 8 * model.lut_bytes(),
+            "line_buffer_bits": top.line_buffer_bits,
+            "fifo_bits": fifos, "raster_buffer_bits": raster_bits,
+            "memory_bits": rom_bits + top.line_buffer_bits + sum(fifos.values()) + raster_bits,
+            "multipliers_by_width": dict(sorted(mults.items())),
+            "multipliers": sum(mults.values()),
+        },
+        "timing": {
+            "latency_cycles": {str(w_): top.latency(w_) for w_ in sorted({top.max_width, min(960, top.max_width)})},
+            "frame_cycles": "4 H W" if top.raster else f"(H + {top.max_lag})(W + {top.max_lag})",
+            "lr_pixels_per_clock": "H W / frame_cycles (one per clock within a row)"
+            if not top.raster else "1/4",
+            "uhd60": {"lr_frame": [h, w], "hr_pixels_per_clock": hr_per_beat,
+                      "ideal_mhz": round(UHD_RATE / hr_per_beat / 1e6, 3),
+                      "mhz_with_frame_overhead": round(uhd_cycles_per_s / 1e6, 3)},
+        },
+    }
+
+
+def format_report(r: dict) -> str:
+    """The printed table."""
+    cols = [("layer", "layer", 9), ("c", None, 6), ("L", "levels", 3), ("idx", "index_bits", 3),
+            ("F", "frac_bits", 2), ("R", "recip_bits", 3), ("entry", "entry_bits", 5),
+            ("diff", "diff_bits", 4), ("prod", "product_bits", 4), ("acc", "acc_bits", 3),
+            ("act", None, 5), ("ROM bits", "rom_bits", 8), ("LB bits", "line_buffer_bits", 8),
+            ("NUQD", "nuqd_lanes", 4), ("DPFI", "dpfi_lanes", 4)]
+    b = r["build"]
+    lines = [(f"model {r['model']['name']} ({r['model']['source']}), max width {b['max_width']}, "
+              f"output {b['output_order']} ({b['hr_pixels_per_beat']} HR px/beat), ROM {b['rom_ports']}")]
+    lines.append("  ".join(h.rjust(wd) for h, _, wd in cols))
+    for layer in r["layers"]:
+        cells = []
+        for h, key, wd in cols:
+            if h == "c":
+                v = f"{layer['c_in']}>{layer['c_out']}"
+            elif h == "act":
+                v = f"{layer['act_bits_in']}>{layer['act_bits_out']}"
+            else:
+                v = layer[key]
+            cells.append(str(v).rjust(wd))
+        lines.append("  ".join(cells))
+    t, tm = r["totals"], r["timing"]
+    same = "equal" if t["rom_bytes_equal_lut_bytes"] else "DIFFERENT"
+    lat = ", ".join(f"{c} cycles at width {w_}" for w_, c in tm["latency_cycles"].items())
+    uhd = tm["uhd60"]
+    lines += [
+        (f"ROM: {t['rom_bits']} bits = {t['rom_bytes']} bytes (model lut_bytes "
+         f"{r['model']['lut_bytes']}: {same}); entries stored at {r['layers'][0]['rom_entry_bits']} bits"),
+        (f"line buffers: {t['line_buffer_bits']} bits; FIFOs: {sum(t['fifo_bits'].values())} bits"
+         + (f"; raster buffer: {t['raster_buffer_bits']} bits" if t["raster_buffer_bits"] else "")),
+        ("multipliers: " + ", ".join(f"{n} x ({k})" for k, n in t["multipliers_by_width"].items())
+         + " (NUQD A x recip, DPFI diff x F, gate constant); bilinear: constant weights, none"),
+        (f"latency (first pixel in -> first beat out): {lat}; frame: {tm['frame_cycles']} cycles, "
+         f"LR px/clock: {tm['lr_pixels_per_clock']}"),
+        (f"4K60 output ({UHD_RATE:,} HR px/s) at {uhd['hr_pixels_per_clock']} HR px/clock: "
+         f"{uhd['ideal_mhz']} MHz ideal, {uhd['mhz_with_frame_overhead']} MHz with the per-row/per-frame "
+         "overhead (LR 960x540)"),
+    ]
+    if "synth" in r:
+        s = r["synth"]
+        if s.get("cells") is None:
+            lines.append(f"synthesis: {s['message']}")
+        else:
+            top = sorted(s["cell_types"].items(), key=lambda kv: -kv[1])[:12]
+            lines.append(f"synthesis ({s['tool']}, {s['script']}): {s['cells']} cells; "
+                         + ", ".join(f"{k} {v}" for k, v in top))
+    return "\n".join(lines)

@@ -1,0 +1,211 @@
+"""Stream plumbing shared by every component: payload layouts, the stall-all pipeline helper, skid
+buffer, broadcast fork and stream FIFO.
+
+Conventions (``amaranth.lib.stream``, as in Glasgow gateware):
+
+* ``valid`` never depends on ``ready``; a payload holds while ``valid & ~ready``; ``ready`` may
+  depend on ``valid``.
+* A *pipelined component* advances all its registers together: ``en = ~o.valid | o.ready`` and
+  ``i.ready = en`` (:class:`Pipe`). Its output is registered, its ``ready`` path is combinational.
+  Every layer ends in a :class:`SkidBuffer`, whose registered ``ready`` cuts that path.
+* Pixel streams carry two framing bits besides the data: ``eol`` (last pixel of a row) and ``eof``
+  (last pixel of the frame; implies ``eol``). The start of a frame is the first beat after ``eof``
+  (or after reset).
+"""
+from __future__ import annotations
+
+from amaranth import Cat, EnableInserter, Module, Shape, Signal, Value
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+__all__ = [
+    "FLAGS",
+    "Fork",
+    "Pipe",
+    "SkidBuffer",
+    "StreamFIFO",
+    "array_shape",
+    "check_positive_int",
+    "has",
+    "local",
+    "pixel_layout",
+    "stream_map",
+    "struct",
+    "with_side",
+]
+
+#: Framing bits of every pixel stream.
+FLAGS = {"eol": 1, "eof": 1}
+
+
+def pixel_layout(elem, channels: int) -> data.StructLayout:
+    """One pixel of ``channels`` values of shape ``elem`` plus the framing bits."""
+    return data.StructLayout({"data": data.ArrayLayout(elem, channels), **FLAGS})
+
+
+def struct(fields: dict) -> data.StructLayout:
+    """StructLayout of the fields that have a non-zero width (zero-width members would become
+    ``[-1:0]`` wires in the Verilog)."""
+    return data.StructLayout({k: v for k, v in fields.items() if Shape.cast(v).width})
+
+
+def with_side(fields: dict, side) -> data.StructLayout:
+    """Layout of ``fields`` plus a pass-through member ``side`` (carried with the pixel);
+    zero-width members are left out."""
+    return struct({**fields, "side": side})
+
+
+def has(view, name: str) -> bool:
+    """Whether the struct view has member ``name``."""
+    return name in view.shape().members
+
+
+def array_shape(elem, *dims: int):
+    """Nested ArrayLayout: ``array_shape(e, a, b)[i][j]`` has shape ``e``, i < a, j < b."""
+    shape = elem
+    for d in reversed(dims):
+        shape = data.ArrayLayout(shape, d)
+    return shape
+
+
+def check_positive_int(name: str, value, minimum: int = 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def local(m: Module, value, name: str):
+    """A signal driven by ``value`` (a field of a wide payload). Indexing the copy elaborates in
+    time proportional to the element instead of the whole payload (Amaranth builds nested slices
+    net by net), which keeps the emission of the large configurations fast. No hardware."""
+    sig = Signal(value.shape(), name=name)
+    m.d.comb += sig.eq(value)
+    return sig
+
+
+class Pipe:
+    """Stall-all pipeline helper for the inside of one component.
+
+    ``en`` is high when the output register is empty or being read; every register made by
+    :meth:`reg` (and every memory read port given ``en``) advances only then, so the whole pipeline
+    holds while the output is stalled and the output payload is stable. ``i.ready = en``. The
+    registers live in a submodule under one ``EnableInserter(en)``."""
+
+    def __init__(self, m: Module, o, i=None, *, name: str = "pipe"):
+        self.m = m
+        self.o = o
+        self.en = Signal(name=f"{name}_en")
+        m.d.comb += self.en.eq(~o.valid | o.ready)
+        if i is not None:
+            m.d.comb += i.ready.eq(self.en)
+        self._regs = Module()
+        m.submodules[f"{name}_regs"] = EnableInserter(self.en)(self._regs)
+        self._n = 0
+        self._name = name
+
+    def reg(self, value, shape=None, *, name: str | None = None, valid: bool = False):
+        """A register loaded with ``value`` when ``en``. Payload registers have no reset;
+        ``valid=True`` makes a resettable 1-bit valid flag."""
+        if shape is None:
+            shape = value.shape() if hasattr(value, "shape") else Value.cast(value).shape()
+        self._n += 1
+        sig = Signal(shape, name=name or f"{self._name}_r{self._n}", reset_less=not valid)
+        self._regs.d.sync += sig.eq(value)
+        return sig
+
+    def carry(self, src, dst, *names, stages: int = 1):
+        """dst.name = src.name delayed by ``stages`` registers, for each name both views have."""
+        for name in names:
+            if has(src, name) and has(dst, name):
+                v = src[name]
+                for k in range(stages):
+                    v = self.reg(v, name=f"{name}_d{k + 1}")
+                self.m.d.comb += dst[name].eq(v)
+
+    def valid_chain(self, v, stages: int):
+        """Delay the valid bit ``v`` by ``stages`` registers; returns the last one."""
+        for _ in range(stages):
+            v = self.reg(v, 1, valid=True)
+        return v
+
+
+class SkidBuffer(wiring.Component):
+    """Two-entry stream buffer with registered ``i.ready`` and ``o.valid``: cuts the combinational
+    ready path between pipelined components at full throughput."""
+
+    def __init__(self, shape):
+        Shape.cast(shape)
+        self.shape = shape
+        self.latency = 1
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        skid = Signal(self.shape, reset_less=True)
+        skid_valid = Signal()
+        m.d.comb += self.i.ready.eq(~skid_valid)
+        with m.If(~self.o.valid | self.o.ready):
+            with m.If(skid_valid):
+                m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(skid), skid_valid.eq(0)]
+            with m.Else():
+                m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.eq(self.i.payload)]
+        with m.Elif(self.i.valid & self.i.ready):
+            m.d.sync += [skid.eq(self.i.payload), skid_valid.eq(1)]
+        return m
+
+
+class Fork(wiring.Component):
+    """Broadcast one stream to ``n`` outputs; each output takes the beat in its own time (a
+    per-output "sent" flag), the input advances when all have it. ``o[k].valid`` depends on
+    ``i.valid`` and registers only."""
+
+    def __init__(self, shape, n: int = 2):
+        Shape.cast(shape)
+        check_positive_int("n", n, 2)
+        self.shape, self.n = shape, n
+        super().__init__({"i": In(stream.Signature(shape)),
+                          "o": Out(stream.Signature(shape)).array(n)})
+
+    def elaborate(self, platform):
+        m = Module()
+        sent = Signal(self.n)
+        done = [Signal(name=f"done{k}") for k in range(self.n)]
+        for k, o in enumerate(self.o):
+            m.d.comb += [o.valid.eq(self.i.valid & ~sent[k]), o.payload.eq(self.i.payload),
+                         done[k].eq(sent[k] | o.ready)]
+        m.d.comb += self.i.ready.eq(Cat(*done).all())
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += sent.eq(0)
+        with m.Else():
+            for k, o in enumerate(self.o):
+                with m.If(o.valid & o.ready):
+                    m.d.sync += sent[k].eq(1)
+        return m
+
+
+class StreamFIFO(wiring.Component):
+    """``SyncFIFOBuffered`` (block-RAM friendly) with stream ports and a structured payload."""
+
+    def __init__(self, shape, depth: int):
+        Shape.cast(shape)
+        check_positive_int("depth", depth, 2)
+        self.shape, self.depth = shape, depth
+        self.width = Shape.cast(shape).width
+        self.bits = self.width * depth
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=self.width, depth=self.depth)
+        m.d.comb += [fifo.w_data.eq(self.i.payload), fifo.w_en.eq(self.i.valid),
+                     self.i.ready.eq(fifo.w_rdy),
+                     self.o.payload.eq(fifo.r_data), self.o.valid.eq(fifo.r_rdy),
+                     fifo.r_en.eq(self.o.ready)]
+        return m
+
+
+def stream_map(m: Module, src, dst, *assigns):
+    """Connect ``src`` to ``dst`` combinationally (valid/ready pass through) with payload
+    assignments ``assigns`` (statements on ``dst.payload``)."""
+    m.d.comb += [dst.valid.eq(src.valid), src.ready.eq(dst.ready), *assigns]

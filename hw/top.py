@@ -1,0 +1,225 @@
+# amaranth: UnusedElaboratable=no
+"""The whole x4 upscaler: AXI4-Stream video in, HR pixels out, one LR pixel (16 HR pixels) per clock
+within a row."""
+from __future__ import annotations
+
+from amaranth import Module, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.modelfile import Model, ModelFileError, validate
+
+from .bilinear import Bilinear
+from .framing import HEIGHT_BITS, INPUT_STATUS, InputFraming, video_layout
+from .iq_block import IQBlock, Upsampler
+from .output import LANES, Combine, RasterOrder
+from .rom import ROM_PORTS
+from .streams import Fork, SkidBuffer, StreamFIFO, pixel_layout, stream_map
+
+__all__ = ["IQLUT", "MAX_WIDTH_LIMIT", "OUTPUT_ORDERS", "AxiTop"]
+
+OUTPUT_ORDERS = ("block", "raster")
+#: largest supported --max-width (line buffers are max_width words deep)
+MAX_WIDTH_LIMIT = 1 << 15
+#: slack added to the FIFO that aligns the two paths
+FIFO_SLACK = 16
+
+
+class IQLUT(wiring.Component):
+    """IQ-LUT x4 super-resolution of ``model``, bit-exact to ``golden.iqlut.upscale``.
+
+    Ports
+    -----
+    i : stream of LR pixels, payload {data: 8, last, user} (AXI4-Stream video: ``last`` = end of
+        line, ``user`` = start of frame).
+    width, height : frame size, sampled at each start of frame (1 <= width <= max_width,
+        height >= 1); the framing is counted from them (``last`` is only checked).
+    o : HR pixels, payload {data, last, user}. ``output_order="block"``: one beat per LR pixel
+        (raster order) carrying its 4 x 4 HR block, ``data[r * 4 + c]`` = HR pixel
+        (4 y + r, 4 x + c), lane 0 in the low byte; ``last`` on the last block of each LR row,
+        ``user`` on the first block of a frame. ``"raster"``: HR raster order, 4 pixels per beat
+        (``data[c]`` = HR pixel (Y, 4 x + c)), ``last`` at the end of each HR row.
+    status : sticky flags (``INPUT_STATUS`` + ``misaligned``).
+
+    Structure: framing -> skid -> fork: network (IQ-Blocks 0..N-1, upsampler) and bilinear; the
+    bilinear path (and, when the network needs less look-ahead, the network too) gets a FIFO of
+    LR pixels so neither path stalls the other (``bil_fifo``, ``net_fifo``); both meet in
+    ``Combine``; raster mode adds ``RasterOrder``.
+    """
+
+    def __init__(self, model: Model, *, max_width: int = 1920, output_order: str = "block",
+                 rom_ports: str = "dual"):
+        if not isinstance(model, Model):
+            raise TypeError(f"model must be a golden.modelfile.Model, got {type(model).__name__}")
+        try:
+            validate(model)
+        except ModelFileError as e:
+            raise ValueError(f"invalid model: {e}") from None
+        if not isinstance(max_width, int) or isinstance(max_width, bool) or \
+                not 1 <= max_width <= MAX_WIDTH_LIMIT:
+            raise ValueError(f"max_width must be an integer in 1..{MAX_WIDTH_LIMIT}, got {max_width!r}")
+        if output_order not in OUTPUT_ORDERS:
+            raise ValueError(f"output_order must be one of {OUTPUT_ORDERS}, got {output_order!r}")
+        if rom_ports not in ROM_PORTS:
+            raise ValueError(f"rom_ports must be one of {ROM_PORTS}, got {rom_ports!r}")
+        cfg = model.config
+        self.model, self.max_width, self.output_order, self.rom_ports = model, max_width, output_order, rom_ports
+        self.framing = InputFraming(max_width)
+        lr = pixel_layout(unsigned(8), 1)
+        self.in_skid = SkidBuffer(lr)
+        self.fork = Fork(lr, 2)
+        self.blocks = [IQBlock(model, n, max_width, rom_ports=rom_ports) for n in range(len(cfg.blocks))]
+        self.upsampler = Upsampler(model, max_width, rom_ports=rom_ports)
+        self.bilinear = Bilinear(max_width)
+        self.combine = Combine(model)
+        self.raster = RasterOrder(max_width) if output_order == "raster" else None
+
+        # Path alignment. Output q needs LR input up to q + (D, D) on the network (D = sum of the
+        # layers' lags) and up to q + (1, 1) on the bilinear path, and each path has its pipeline
+        # latency. The bilinear path gets a FIFO of LR pixels for max(0, D - 1) rows of
+        # max_width + 1 plus the network's latency; if D = 0 the network gets one for the row the
+        # bilinear path is ahead. So neither path ever waits for the other (no deadlock, full rate).
+        self.net_lag = sum(-layer.origin for layer in cfg.layers)
+        self.bil_lag = self.bilinear.window.lag
+        self.net_latency = sum(b.latency for b in self.blocks) + self.upsampler.latency
+        delta = self.net_lag - self.bil_lag
+        self.bil_fifo = StreamFIFO(lr, max(0, delta) * (max_width + 1) + self.net_latency + FIFO_SLACK)
+        self.net_fifo = StreamFIFO(lr, -delta * (max_width + 1) + self.bilinear.latency + FIFO_SLACK) \
+            if delta < 0 else None
+        self.lanes = 4 if self.raster else LANES
+        super().__init__({
+            "i": In(stream.Signature(video_layout(1))),
+            "width": In(self.framing.width_bits),
+            "height": In(HEIGHT_BITS),
+            "o": Out(stream.Signature(video_layout(self.lanes))),
+            "status": Out(data.StructLayout({**INPUT_STATUS, "misaligned": 1})),
+        })
+
+    #: cycles of a SyncFIFOBuffered from write to readable
+    FIFO_LATENCY = 2
+
+    def latency(self, width: int) -> int:
+        """Cycles from the first LR pixel of a frame (accepted at the input) to its first output
+        beat, without stalls, for frame width ``width``: the slower of the two paths. A window
+        generator of lag d emits pixel 0 after d (W + d) + d positions; every stage between adds
+        its pipeline latency; input skid + combine add 2 (raster mode: + 1)."""
+        cfg = self.model.config
+        lags = [-layer.origin for layer in cfg.layers]
+        net = sum(d * (width + d + 1) for d in lags) + self.net_latency
+        if self.net_fifo is not None:
+            net += self.FIFO_LATENCY
+        d = self.bil_lag
+        bil = d * (width + d + 1) + self.bilinear.latency + self.FIFO_LATENCY
+        extra = self.in_skid.latency + self.combine.latency + (self.raster.latency if self.raster else 0)
+        return max(net, bil) + extra
+
+    @property
+    def max_lag(self) -> int:
+        """The largest window lag d of the design (1 for the named configurations)."""
+        return max([self.bil_lag] + [-layer.origin for layer in self.model.config.layers])
+
+    def frame_cycles(self, height: int, width: int) -> int:
+        """Cycles per frame in steady state without stalls: (H + d)(W + d), d = ``max_lag`` (the
+        ghost columns / rows of ``ColumnGen``). In raster mode the output port needs 4 H W cycles
+        per frame instead."""
+        d = self.max_lag
+        cycles = (height + d) * (width + d)
+        return max(cycles, 4 * height * width) if self.raster else cycles
+
+    @property
+    def line_buffer_bits(self) -> int:
+        return sum(b.ec.line_buffer_bits for b in self.blocks) + \
+            self.upsampler.ec.line_buffer_bits + self.bilinear.line_buffer_bits
+
+    @property
+    def rom_bits(self) -> int:
+        return sum(b.ec.rom_bits for b in self.blocks) + self.upsampler.ec.rom_bits
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.model.config
+        a = cfg.act_bits
+        m.submodules.framing, m.submodules.in_skid, m.submodules.fork = \
+            self.framing, self.in_skid, self.fork
+        for n, b in enumerate(self.blocks):
+            m.submodules[f"block{n}"] = b
+        m.submodules.upsampler, m.submodules.bilinear, m.submodules.combine = \
+            self.upsampler, self.bilinear, self.combine
+        m.submodules.bil_fifo = self.bil_fifo
+        if self.net_fifo is not None:
+            m.submodules.net_fifo = self.net_fifo
+
+        wiring.connect(m, wiring.flipped(self.i), self.framing.i)
+        m.d.comb += [self.framing.width.eq(self.width), self.framing.height.eq(self.height)]
+        wiring.connect(m, self.framing.o, self.in_skid.i)
+        wiring.connect(m, self.in_skid.o, self.fork.i)
+
+        # network path: uint8 -> activation p * 2^(A-8) - 2^(A-1) (golden.iqlut.input_activation)
+        net_src = self.fork.o[0]
+        if self.net_fifo is not None:
+            wiring.connect(m, net_src, self.net_fifo.i)
+            net_src = self.net_fifo.o
+        first = self.blocks[0].i
+        stream_map(m, net_src, first,
+                   first.p.data[0].eq((net_src.p.data[0] << (a - 8)) - (1 << (a - 1))),
+                   first.p.eol.eq(net_src.p.eol), first.p.eof.eq(net_src.p.eof))
+        for prev, nxt in zip(self.blocks, self.blocks[1:]):
+            wiring.connect(m, prev.o, nxt.i)
+        wiring.connect(m, self.blocks[-1].o, self.upsampler.i)
+        wiring.connect(m, self.upsampler.o, self.combine.up)
+
+        # bilinear path
+        wiring.connect(m, self.fork.o[1], self.bil_fifo.i)
+        wiring.connect(m, self.bil_fifo.o, self.bilinear.i)
+        wiring.connect(m, self.bilinear.o, self.combine.bil)
+
+        # output: blocks, or HR raster order; framing bits -> last / user
+        out = self.combine.o
+        if self.raster is not None:
+            m.submodules.raster = self.raster
+            wiring.connect(m, out, self.raster.i)
+            out = self.raster.o
+        sof = Signal(init=1)
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += sof.eq(out.p.eof)
+        stream_map(m, out, self.o, self.o.p.data.eq(out.p.data),
+                   self.o.p.last.eq(out.p.eol), self.o.p.user.eq(sof))
+        m.d.comb += [self.status.bad_size.eq(self.framing.status.bad_size),
+                     self.status.bad_last.eq(self.framing.status.bad_last),
+                     self.status.bad_user.eq(self.framing.status.bad_user),
+                     self.status.misaligned.eq(self.combine.misaligned)]
+        return m
+
+
+class AxiTop(wiring.Component):
+    """``IQLUT`` with flat AXI4-Stream port names for the emitted Verilog: ``s_axis_t*`` (LR in,
+    8-bit ``tdata``), ``m_axis_t*`` (HR out, 128-bit ``tdata`` = 16 lanes in block order, 32-bit
+    = 4 pixels in raster order, lane 0 in the low byte), ``width``, ``height``, ``status``
+    (bit 0 bad_size, 1 bad_last, 2 bad_user, 3 misaligned) and the ``clk``/``rst`` of the sync
+    domain (synchronous, active-high reset)."""
+
+    def __init__(self, core: IQLUT):
+        self.core = core
+        lanes = core.lanes
+        super().__init__({
+            "s_axis_tdata": In(8), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
+            "s_axis_tlast": In(1), "s_axis_tuser": In(1),
+            "m_axis_tdata": Out(8 * lanes), "m_axis_tvalid": Out(1), "m_axis_tready": In(1),
+            "m_axis_tlast": Out(1), "m_axis_tuser": Out(1),
+            "width": In(core.framing.width_bits), "height": In(HEIGHT_BITS),
+            "status": Out(4),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = c = self.core
+        m.d.comb += [
+            c.i.p.data.eq(self.s_axis_tdata), c.i.p.last.eq(self.s_axis_tlast),
+            c.i.p.user.eq(self.s_axis_tuser), c.i.valid.eq(self.s_axis_tvalid),
+            self.s_axis_tready.eq(c.i.ready),
+            self.m_axis_tdata.eq(c.o.p.data), self.m_axis_tlast.eq(c.o.p.last),
+            self.m_axis_tuser.eq(c.o.p.user), self.m_axis_tvalid.eq(c.o.valid),
+            c.o.ready.eq(self.m_axis_tready),
+            c.width.eq(self.width), c.height.eq(self.height), self.status.eq(c.status),
+        ]
+        return m

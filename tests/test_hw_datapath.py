@@ -1,0 +1,235 @@
+# amaranth: UnusedElaboratable=no
+"""Datapath elements against the golden block functions, in the Amaranth simulator with random
+stalls: NUQD, LUT ROM (both port styles), DPFI, the EC adder tree, the block output (round, clamp,
+gate) and the final combine. Each also checks that the RTL uses exactly the widths of
+``Model.widths``."""
+import dataclasses
+
+import numpy as np
+import pytest
+from amaranth import Shape
+
+from golden import iqlut, spec
+from golden.modelfile import random_model
+from hw.dpfi import DPFI
+from hw.ec import Accumulate
+from hw.iq_block import BlockOutput
+from hw.nuqd import NUQD
+from hw.output import Combine
+from hw.rom import LutRom
+from hw.testing import stream_test
+from tests.test_golden import small_config
+
+CONFIGS = {
+    "small": small_config(),
+    "a10f6": small_config(act_bits=10, frac_bits=6, gate_bits=5),
+    "ecnn": small_config(frac_bits=0, levels=(256, 256), levels_up=256, channels=2),
+    "e10": small_config(entry_bits=10, levels=(7, 2), levels_up=3),
+    "iq_l8c8": spec.CONFIGS["iq_l8c8"],
+}
+
+
+def elem_width(view_array):
+    """Bit width of one element of an ArrayLayout view."""
+    return Shape.cast(view_array.shape().elem_shape).width
+
+
+# ------------------------------------------------------------------ NUQD
+
+@pytest.mark.parametrize("name,n", [("small", 0), ("small", 3), ("a10f6", 1), ("ecnn", 2),
+                                    ("e10", 1), ("iq_l8c8", 8)])
+def test_nuqd_equals_golden_on_every_activation(name, n):
+    m = random_model(CONFIGS[name], seed=n)
+    w, a, lanes = m.widths[n], m.config.act_bits, 3
+    x = np.arange(-(1 << (a - 1)), 1 << (a - 1))
+    x = np.concatenate([x, m.grids[n], np.minimum(m.grids[n] + 1, (1 << (a - 1)) - 1)])
+    x = np.concatenate([x, x[: (-len(x)) % lanes]]).reshape(-1, lanes)
+    dut = NUQD(m.grids[n], m.recips[n], w, lanes, side=7)
+    items = [{"x": [int(v) for v in row], "side": k % 128} for k, row in enumerate(x)]
+    got = stream_test(dut, {"i": items}, {"o": len(items)}, seed=n)["o"]
+    i, t = iqlut.nuqd(x, m.grids[n], m.recips[n], w.frac_bits)
+    assert np.array_equal([g["index"] for g in got], i)
+    assert np.array_equal([g.get("frac", [0] * lanes) for g in got], t)   # F = 0: no frac field
+    assert [g["side"] for g in got] == [k % 128 for k in range(len(items))]
+    # widths: index_bits / frac_bits / A-bit offset / (F + RECIP_SHIFT)-bit product
+    assert elem_width(dut.o.p.index) == w.index_bits
+    if w.frac_bits:
+        assert elem_width(dut.o.p.frac) == w.frac_bits
+        assert len(dut.offset_signals[0]) == a
+        assert len(dut.product_signals[0]) == w.frac_bits + spec.RECIP_SHIFT
+        assert dut.multipliers == (lanes, (a, w.recip_bits))
+    assert dut.identity == (name == "ecnn")
+
+
+def test_nuqd_rejects_constants_not_from_spec():
+    m = random_model(CONFIGS["small"], 0)
+    w = m.widths[1]
+    with pytest.raises(ValueError, match="recip"):
+        NUQD(m.grids[1], m.recips[1] + 1, w, 2)
+    with pytest.raises(ValueError, match="span"):
+        NUQD(m.grids[1] + 1, spec.nuqd_recip(m.grids[1] + 1, w.frac_bits), w, 2)
+    with pytest.raises(ValueError, match="increasing"):
+        NUQD(m.grids[1][::-1], m.recips[1], w, 2)
+    with pytest.raises(ValueError, match="lanes"):
+        NUQD(m.grids[1], m.recips[1], w, 0)
+
+
+# ------------------------------------------------------------------ LUT ROM
+
+@pytest.mark.parametrize("ports", ["dual", "banked"])
+@pytest.mark.parametrize("name,n", [("small", 1), ("e10", 0), ("e10", 1), ("ecnn", 1), ("small", 3)])
+def test_rom_reads_floor_and_next_entry(ports, name, n):
+    """lo = LUT[i], hi = LUT[min(i+1, L-1)] of each lane's table (lane = tap-major, channel-minor);
+    at i = L-1 the banked ROM may return any hi (t = 0 there), which is allowed by the spec."""
+    m = random_model(CONFIGS[name], seed=n)
+    layer, w, lut = m.config.layers[n], m.widths[n], m.layers[n].lut
+    dut = LutRom(lut, m.config.entry_bits, w, ports, side=3)
+    L, lanes, rng = layer.levels, dut.lanes, np.random.default_rng(n)
+    idx = np.concatenate([np.repeat(np.arange(L), 2), rng.integers(0, L, 40)])
+    idx = np.stack([np.roll(idx, k) for k in range(lanes)], axis=1)
+    items = [{"index": [int(v) for v in row], "side": k % 8} for k, row in enumerate(idx)]
+    if w.frac_bits:
+        for k, it in enumerate(items):
+            it["frac"] = [k % (1 << w.frac_bits)] * lanes
+    got = stream_test(dut, {"i": items}, {"o": len(items)}, seed=n)["o"]
+    k = layer.kernel
+    for row, g, it in zip(idx, got, items):
+        assert g["side"] == it["side"] and g.get("frac") == it.get("frac")
+        for lane, i in enumerate(row):
+            (jy, jx), c = divmod(lane // layer.c_in, k), lane % layer.c_in
+            assert g["lo"][lane] == list(lut[c, i, jy, jx, :])
+            if w.frac_bits and (ports == "dual" or i < L - 1):
+                assert g["hi"][lane] == list(lut[c, min(i + 1, L - 1), jy, jx, :])
+    assert dut.rom_bits == lut.size * m.config.entry_bits
+    assert elem_width(dut.o.p.lo[0]) == w.entry_bits
+
+
+def test_rom_narrow_entries_are_stored_at_model_width():
+    """A layer whose entries fit fewer bits than E: the ROM still stores E bits per entry (the
+    model's ROM size), the datapath after the read port uses the derived entry_bits."""
+    m = random_model(CONFIGS["small"], 0)
+    lut = np.clip(m.layers[1].lut, -8, 7)
+    m = dataclasses.replace(m, layers=m.layers[:1] + (dataclasses.replace(m.layers[1], lut=lut),) + m.layers[2:])
+    w = m.widths[1]
+    assert w.entry_bits == 4
+    dut = LutRom(lut, m.config.entry_bits, w)
+    assert dut.rom_bits == lut.size * 8 and elem_width(dut.o.p.lo[0]) == 4
+    items = [{"index": [i] * dut.lanes, "frac": [1] * dut.lanes} for i in range(5)]
+    got = stream_test(dut, {"i": items}, {"o": 5})["o"]
+    assert got[3]["lo"][0] == list(lut[0, 3, 0, 0, :])
+    with pytest.raises(ValueError, match="fit"):
+        LutRom(m.layers[2].lut * 0 + 100, 8, w)
+
+
+# ------------------------------------------------------------------ DPFI
+
+@pytest.mark.parametrize("name,n", [("small", 1), ("a10f6", 2), ("e10", 1), ("ecnn", 0), ("iq_l8c8", 4)])
+@pytest.mark.parametrize("extreme", [False, True])
+def test_dpfi_equals_golden(name, n, extreme):
+    m = random_model(CONFIGS[name], seed=n, extreme=extreme)
+    layer, w, lut = m.config.layers[n], m.widths[n], m.layers[n].lut
+    lanes, c_out, f, rng = 3, layer.c_out, w.frac_bits, np.random.default_rng(n)
+    items, expect = [], []
+    for k in range(60):
+        c = rng.integers(0, layer.c_in, lanes)
+        i = rng.integers(0, layer.levels, lanes)
+        jy, jx = rng.integers(0, layer.kernel, (2, lanes))
+        t = np.where(i == layer.levels - 1, 0, rng.integers(0, 1 << f, lanes) if f else 0)
+        if k < 4:                                   # the ends of the fraction range
+            t = np.where(i == layer.levels - 1, 0, [0, (1 << f) - 1, 1 << max(f - 1, 0)][k % 3])
+        lo = lut[c, i, jy, jx]                      # (lanes, c_out)
+        hi = lut[c, np.minimum(i + 1, layer.levels - 1), jy, jx]
+        items.append({"lo": lo.tolist(), "side": k % 4,
+                      **({"hi": hi.tolist(), "frac": [int(v) for v in t]} if f else {})})
+        expect.append(iqlut.dpfi(lo, hi, t[:, None], f).tolist())
+    dut = DPFI(w, lanes, c_out, side=2)
+    got = stream_test(dut, {"i": items}, {"o": len(items)}, seed=n)["o"]
+    assert [g["e"] for g in got] == expect
+    assert [g["side"] for g in got] == [k % 4 for k in range(60)]
+    if f:
+        assert len(dut.diff_signals[0]) == w.diff_bits
+        assert len(dut.product_signals[0]) == w.product_bits
+        assert dut.multipliers == (lanes * c_out, (w.diff_bits, f))
+
+
+# ------------------------------------------------------------------ adder tree
+
+@pytest.mark.parametrize("lanes,levels_per_stage", [(1, 2), (5, 1), (8, 2), (32, 2), (17, 3)])
+def test_adder_tree_sums_exactly(lanes, levels_per_stage):
+    m = random_model(CONFIGS["small"], 0)
+    w = dataclasses.replace(m.widths[1], entry_bits=8, acc_bits=8 + (lanes - 1).bit_length())
+    rng = np.random.default_rng(lanes)
+    e = rng.integers(-128, 128, (50, lanes, 2))
+    e[0], e[1] = 127, -128
+    dut = Accumulate(w, lanes, 2, side=1, levels_per_stage=levels_per_stage)
+    items = [{"e": row.tolist(), "side": k % 2} for k, row in enumerate(e)]
+    got = stream_test(dut, {"i": items}, {"o": len(items)}, seed=lanes)["o"]
+    assert [g["acc"] for g in got] == e.sum(axis=1).tolist()
+    assert elem_width(dut.o.p.acc) == w.acc_bits
+
+
+def test_adder_tree_wraps_partial_sums_but_not_the_result():
+    """acc_bits only bounds the final sum; partial sums may exceed it and wrap harmlessly."""
+    m = random_model(CONFIGS["small"], 0)
+    w = dataclasses.replace(m.widths[1], entry_bits=8, acc_bits=8)
+    e = [[[127], [127], [-128], [-100]], [[-128], [-128], [127], [100]]]
+    dut = Accumulate(w, 4, 1)
+    got = stream_test(dut, {"i": [{"e": x} for x in e]}, {"o": 2})["o"]
+    assert [g["acc"] for g in got] == [[26], [-29]]
+
+
+# ------------------------------------------------------------------ block output
+
+@pytest.mark.parametrize("name,n,gate", [("small", 0, None), ("small", 1, None), ("small", 1, 0),
+                                          ("small", 1, 256), ("a10f6", 1, None), ("e10", 2, 1)])
+def test_block_output_equals_golden_iq_block(name, n, gate, monkeypatch):
+    """golden.iqlut.iq_block itself, with its ec() replaced by the accumulator we feed."""
+    m = random_model(CONFIGS[name], seed=n)
+    if gate is not None:
+        layers = list(m.layers)
+        layers[n] = dataclasses.replace(layers[n], gate=gate)
+        m = dataclasses.replace(m, layers=tuple(layers))
+    layer, w, a = m.config.layers[n], m.widths[n], m.config.act_bits
+    rng = np.random.default_rng(n)
+    h, wd = 5, 9
+    acc = np.stack([rng.integers(lo, hi + 1, (h, wd)) for lo, hi in zip(w.acc_lo, w.acc_hi)])
+    acc[:, 0, 0], acc[:, 0, 1] = w.acc_lo, w.acc_hi          # the ends of the interval
+    x = rng.integers(-(1 << (a - 1)), 1 << (a - 1), (layer.c_in, h, wd))
+    monkeypatch.setattr(iqlut, "ec", lambda x_, model, n_: acc.astype(np.int32))
+    expect = iqlut.iq_block(x, m, n)
+    dut = BlockOutput.for_layer(m, n)
+    items = [{"acc": acc[:, y, q].tolist(), "side": {"residual": x[:, y, q].tolist(), "eol": q == wd - 1,
+                                                      "eof": 0}} for y in range(h) for q in range(wd)]
+    got = stream_test(dut, {"i": items}, {"o": len(items)}, seed=n)["o"]
+    assert [g["data"] for g in got] == [expect[:, y, q].tolist() for y in range(h) for q in range(wd)]
+    assert [g["eol"] for g in got] == [int(q == wd - 1) for y in range(h) for q in range(wd)]
+
+
+def test_block_output_validation():
+    kw = {"act_bits": 8, "acc_bits": 12, "shift": 2, "c_in": 2, "c_out": 2, "gate_bits": 8}
+    with pytest.raises(ValueError, match="gate"):
+        BlockOutput(gate=257, **kw)
+    with pytest.raises(ValueError, match="shift"):
+        BlockOutput(gate=3, **{**kw, "shift": 17})
+    with pytest.raises(ValueError, match="c_in"):
+        BlockOutput(gate=3, **{**kw, "c_in": 3})
+
+
+# ------------------------------------------------------------------ combine
+
+@pytest.mark.parametrize("name,extreme", [("small", False), ("small", True), ("e10", True),
+                                          ("iq_l8c8", True)])
+def test_combine_equals_golden(name, extreme):
+    m = random_model(CONFIGS[name], seed=3, extreme=extreme)
+    w, s = m.widths[-1], m.layers[-1].shift
+    rng = np.random.default_rng(0)
+    up = np.stack([rng.integers(lo, hi + 1, 40) for lo, hi in zip(w.acc_lo, w.acc_hi)], axis=1)
+    bil = rng.integers(0, 255 * 64 + 1, (40, 16))
+    up[0], bil[0] = np.array(w.acc_hi), 255 * 64        # the top of the interval
+    up[1], bil[1] = np.array(w.acc_lo), 0
+    dut = Combine(m)
+    got = stream_test(dut, {"up": [{"acc": u.tolist(), "side": {"eol": k % 5 == 4, "eof": 0}} for k, u in enumerate(up)],
+                            "bil": [{"bil": b.tolist(), "eol": k % 5 == 4, "eof": 0} for k, b in enumerate(bil)]},
+                      {"o": 40})["o"]
+    assert [g["data"] for g in got] == iqlut.combine(bil, up, s).tolist()
+    assert len(dut.total_signals[0]) == w.out_bits
