@@ -157,10 +157,12 @@ def test_synth_reports_cells_or_degrades(small_model_file, monkeypatch):
 
 @pytest.fixture(scope="module")
 def real_verilog(tmp_path_factory):
-    """iq_l8c8 (random model: no trained one is shipped yet), emitted once by the CLI."""
+    """iq_l8c8 (the shipped trained model, else a random one), emitted once by the CLI."""
+    from golden.modelfile import MODELS_DIR
     out = tmp_path_factory.mktemp("real")
+    shipped = (MODELS_DIR / "iq_l8c8.npz").exists()
     t0 = time.monotonic()
-    res = run_cli("--model", "iq_l8c8", "--random-seed", "0", "--out", str(out))
+    res = run_cli("--model", "iq_l8c8", *([] if shipped else ["--random-seed", "0"]), "--out", str(out))
     elapsed = time.monotonic() - t0
     assert res.returncode == 0, res.stderr
     return out / "iqlut_iq_l8c8.v", elapsed

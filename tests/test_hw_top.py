@@ -190,3 +190,13 @@ def test_top_validation():
         IQLUT(m, rom_ports="triple")
     with pytest.raises(TypeError, match="Model"):
         IQLUT("iq_l8c8")
+
+
+def test_top_shipped_model():
+    """The shipped trained iq_l8c8 (9 layers, 8 channels) end to end on small frames."""
+    from golden.modelfile import MODELS_DIR, load_model
+    if not (MODELS_DIR / "iq_l8c8.npz").exists():
+        pytest.skip("models/iq_l8c8.npz is not shipped in this checkout")
+    dut = IQLUT(load_model("iq_l8c8"), max_width=5)
+    got, expect = simulate(dut, lr_frames(11, [(3, 5), (1, 1), (2, 3)]), idle=0.2, stall=0.2)
+    assert first_mismatch(got, expect) is None and len(got) == len(expect)
