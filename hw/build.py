@@ -1,14 +1,23 @@
+# amaranth: UnusedElaboratable=no
 """``python -m hw.build``: a model file -> synthesizable Verilog (or RTLIL) of the x4 upscaler, bit-exact
 to ``golden.iqlut.upscale``, plus a report (printed, and ``report.json`` in ``--out``).
 
     python -m hw.build --model iq_l8c8 --emit verilog [--out DIR] [--max-width 1920]
-                       [--output-order block|raster] [--rom-ports dual|banked] [--synth [gates|coarse]]
+                       [--output-order block|raster] [--rom-ports dual|banked]
+                       [--synth [blocks|gates|coarse]] [--pnr ecp5]
 
 ``--model`` is a shipped model name (``models/NAME.npz``) or a path to a ``.npz`` model file;
 ``--random-seed N`` builds a seeded random model of the configuration ``--model`` instead (for
 tests and demonstrations only). Output: ``DIR/<top>.v`` (or ``.il``) and ``DIR/report.json``,
 written only when everything succeeded. User errors (unknown model, invalid model file, bad
-width, unsupported configuration) exit with code 2 and a one-line message.
+width, unsupported configuration, ``--synth``/``--pnr`` without the tool installed) exit with
+code 2 and a one-line message; a synthesis or place-and-route tool that fails exits with code 1.
+
+``--synth blocks`` (also plain ``--synth``): every component of the top synthesized alone with
+yosys ``synth_ecp5`` (LUT4 / carry / FF / DSP / BRAM per instance, the whole design as their sum;
+``hw.synth.synth_blocks``). ``--synth gates|coarse``: the whole design in one generic yosys run
+(slow for large models). ``--pnr ecp5``: the largest IQ-Block placed and routed alone with
+nextpnr-ecp5 (Fmax, device utilisation; ``hw.synth.pnr_ecp5``), compared with the 4K60 clock.
 """
 from __future__ import annotations
 
@@ -20,7 +29,10 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["build", "main"]
+__all__ = ["SYNTH_LEVELS", "build", "main"]
+
+#: --synth choices: per-component synth_ecp5, or one of ``hw.synth.SCRIPTS`` on the whole design
+SYNTH_LEVELS = ("blocks", "gates", "coarse")
 
 
 class BuildError(Exception):
@@ -73,13 +85,21 @@ def _digest(model) -> str:
 
 
 def build(model, *, source: str = "", emit: str = "verilog", max_width: int = 1920,
-          output_order: str = "block", rom_ports: str = "dual", synth: str | None = None) -> tuple[str, dict, str]:
+          output_order: str = "block", rom_ports: str = "dual", synth: str | None = None,
+          pnr: str | None = None, progress=None) -> tuple[str, dict, str]:
     """Elaborate and emit. Returns (text, report, top module name); raises BuildError on
-    unsupported parameters."""
+    unsupported parameters or a missing synthesis tool (``synth="blocks"``, ``pnr``), and
+    ``hw.synth.ToolError`` when yosys / nextpnr fail. ``synth``: None, "blocks", "gates" or
+    "coarse"; ``pnr``: None or "ecp5"; ``progress(str)`` is told each finished tool run."""
     from amaranth.back import rtlil, verilog
 
     from .report import design_report
+    from .synth import SCRIPTS, synthesize
     from .top import IQLUT, AxiTop
+    if synth not in (None, *SYNTH_LEVELS):
+        raise BuildError(f"synth must be one of {SYNTH_LEVELS}, got {synth!r}")
+    if pnr not in (None, "ecp5"):
+        raise BuildError(f"pnr must be ecp5, got {pnr!r}")
     try:
         core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports)
     except ValueError as e:
@@ -87,20 +107,48 @@ def build(model, *, source: str = "", emit: str = "verilog", max_width: int = 19
     name = top_name(model.name)
     report = design_report(core, source=source)
     t0 = time.monotonic()
-    if emit == "verilog" or synth:
+    whole = synth in SCRIPTS
+    if emit == "verilog" or whole:
         v_text = verilog.convert(AxiTop(core), name=name, emit_src=False)
     if emit == "rtlil":
-        if synth:   # a design is elaborated once: build a second for the RTLIL
+        if whole:   # a design is elaborated once: build a second for the RTLIL
             core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports)
         text = rtlil.convert(AxiTop(core), name=name, emit_src=False)
     else:
         text = v_text
     report["emission_seconds"] = round(time.monotonic() - t0, 1)
-    if synth:
-        from .synth import synthesize
+    if whole:
         report["synth"] = synthesize(v_text, name, synth)
+    if synth == "blocks" or pnr:
+        _synth_blocks(model, report, name, blocks=synth == "blocks", pnr=pnr, progress=progress,
+                      max_width=max_width, output_order=output_order, rom_ports=rom_ports)
     comment = "//" if emit == "verilog" else "#"
     return _header(comment, report, _digest(model)) + text, report, name
+
+
+def _synth_blocks(model, report: dict, name: str, *, blocks: bool, pnr: str | None, progress,
+                  **params) -> None:
+    """--synth blocks / --pnr ecp5 on a freshly built top (its components are elaborated one by
+    one, each as its own Verilog top): fills report["synth"] / report["pnr"]."""
+    import tempfile
+
+    from . import synth as hs
+    from .top import IQLUT
+    core = IQLUT(model, **params)
+    try:
+        with tempfile.TemporaryDirectory(prefix="iqlut-pnr-") as wd:
+            target = f"block{hs.biggest_block(core)}" if pnr else None
+            if blocks:
+                report["synth"] = hs.synth_blocks(core, name, json_for=target, workdir=Path(wd),
+                                                  progress=progress)
+            if pnr:
+                p = hs.pnr_ecp5(core, name, synth=report.get("synth") if blocks else None,
+                                workdir=Path(wd), progress=progress)
+                need = report["timing"]["uhd60"]["mhz_with_frame_overhead"]
+                p["uhd60_mhz"], p["meets_4k60"] = need, p["fmax_mhz_min"] >= need
+                report["pnr"] = p
+    except hs.ToolMissing as e:
+        raise BuildError(str(e)) from None
 
 
 def _write_atomically(files: dict[Path, str]) -> None:
@@ -115,8 +163,8 @@ def _write_atomically(files: dict[Path, str]) -> None:
 
 
 def main(argv=None) -> int:
+    from . import synth as hs
     from .rom import ROM_PORTS
-    from .synth import SCRIPTS
     from .top import OUTPUT_ORDERS
     p = argparse.ArgumentParser(prog="python -m hw.build", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -130,18 +178,30 @@ def main(argv=None) -> int:
                    help="block: 4x4 HR block per beat (16 px/clock); raster: HR raster order, 4 px/beat")
     p.add_argument("--rom-ports", choices=ROM_PORTS, default="dual",
                    help="two reads per cycle: dual read ports (default) or even/odd banks")
-    p.add_argument("--synth", nargs="?", const="gates", choices=sorted(SCRIPTS),
-                   help="run yosys for cell counts (gates: generic gate level, slow for large "
-                        "models; coarse: word-level cells)")
+    p.add_argument("--synth", nargs="?", const="blocks", choices=SYNTH_LEVELS,
+                   help="run yosys for cell counts (blocks, the default: every component alone "
+                        "with synth_ecp5, summed; gates: the whole design, generic gates, slow "
+                        "for large models; coarse: the whole design, word-level cells)")
+    p.add_argument("--pnr", choices=("ecp5",),
+                   help="place and route the largest IQ-Block alone with nextpnr-ecp5 (Fmax)")
     args = p.parse_args(argv)
+
+    def progress(msg):
+        print(f"hw.build: {msg}", file=sys.stderr, flush=True)
     try:
+        for tool, wanted in (("yosys", args.synth or args.pnr), ("nextpnr-ecp5", args.pnr)):
+            if wanted:
+                hs.require_tool(tool)       # before the long elaboration
         model, source = _load(args.model, args.random_seed)
         text, report, name = build(model, source=source, emit=args.emit, max_width=args.max_width,
                                    output_order=args.output_order, rom_ports=args.rom_ports,
-                                   synth=args.synth)
-    except BuildError as e:
+                                   synth=args.synth, pnr=args.pnr, progress=progress)
+    except (BuildError, hs.ToolMissing) as e:
         print(f"hw.build: error: {e}", file=sys.stderr)
         return 2
+    except hs.ToolError as e:
+        print(f"hw.build: error: {e}", file=sys.stderr)
+        return 1
     from .report import format_report
     out = Path(args.out)
     ext = ".v" if args.emit == "verilog" else ".il"

@@ -135,10 +135,58 @@ def format_report(r: dict) -> str:
     ]
     if "synth" in r:
         s = r["synth"]
-        if s.get("cells") is None:
+        if s.get("level") == "blocks":
+            lines += format_blocks(s)
+        elif s.get("cells") is None:
             lines.append(f"synthesis: {s['message']}")
         else:
             top = sorted(s["cell_types"].items(), key=lambda kv: -kv[1])[:12]
             lines.append(f"synthesis ({s['tool']}, {s['script']}): {s['cells']} cells; "
                          + ", ".join(f"{k} {v}" for k, v in top))
+    if "pnr" in r:
+        lines.append(format_pnr(r["pnr"]))
     return "\n".join(lines)
+
+
+#: per-component columns: (header, resources key, width)
+_BLOCK_COLS = (("LUT4", "lut4", 8), ("carry", "carry", 7), ("LUT4eq", "lut4_equiv", 8),
+               ("FF", "ff", 8), ("DSP", "dsp", 6), ("BRAM", "bram", 6), ("LUTRAM", "lutram", 8),
+               ("mux", "wide_mux", 7))
+
+
+def format_blocks(s: dict) -> list[str]:
+    """Lines of the --synth blocks table (``hw.synth.synth_blocks``): one row per instance, the
+    sum, and the instance count of each kind."""
+    head = ("instance".ljust(11) + "kind".ljust(13)
+            + "".join(h.rjust(w) for h, _, w in _BLOCK_COLS) + "s".rjust(7))
+
+    def row(name, kind, res, secs=""):
+        return (name.ljust(11) + kind.ljust(13) + "".join(str(res[k]).rjust(w) for _, k, w in _BLOCK_COLS)
+                + str(secs).rjust(7))
+    n = len(s["instances"])
+    kinds = ", ".join(f"{k} x{v['instances']}" for k, v in s["kinds"].items())
+    out = [(f"per-component synthesis ({s['tool']}; {s['script']}); carry = CCU2C (2 LUT4s "
+            "each), LUT4eq = LUT4 + 2 carry + 4 LUTRAM, DSP = MULT18X18D, BRAM = DP16KD, "
+            "mux = PFUMX + L6MUX21:"),
+           "  " + head]
+    out += ["  " + row(i["instance"], i["kind"], i["resources"], i["seconds"]) for i in s["instances"]]
+    out.append("  " + row("sum", f"{n} instances", s["total"], s["seconds"]))
+    t = s["total"]
+    out.append(f"whole design = sum of the per-component synthesis of the {n} instances ({kinds}; "
+               f"the top's glue not counted): {t['lut4']} LUT4 + {t['carry']} CCU2C "
+               f"= {t['lut4_equiv']} LUT4-equivalents, {t['ff']} FF, {t['dsp']} MULT18X18D, "
+               f"{t['bram']} DP16KD; peak tool memory {s['peak_child_mb']} MB")
+    return out
+
+
+def format_pnr(p: dict) -> str:
+    """The --pnr line (``hw.synth.pnr_ecp5``)."""
+    clocks = ", ".join(f"{mhz} MHz ({clk})" for clk, mhz in p["fmax_mhz"].items())
+    verdict = "meets" if p["meets_4k60"] else "does NOT meet"
+    util = ", ".join(f"{k} {u}/{a}" for k, (u, a) in p["utilisation"].items())
+    lut = f"LUT4 {p['lut4'][0]}/{p['lut4'][1]}, " if "lut4" in p else ""
+    paths = "".join(f"; critical path ({clk}) {c['from']} -> {c['to']}: {c['logic_ns']} ns logic + "
+                    f"{c['routing_ns']} ns routing" for clk, c in p.get("critical_path", {}).items())
+    return (f"place and route ({p['tool']}, {p['mode']}, seed {p['seed']}, {p['seconds']} s): "
+            f"{p['block']} ({p['kind']}) on {p['device']} {p['package']}: Fmax {clocks}; "
+            f"4K60 needs {p['uhd60_mhz']} MHz: {verdict}; {lut}{util}{paths}")

