@@ -93,17 +93,23 @@ def test_top_raster_order(name):
     assert first_mismatch(got, expect) is None
 
 
+def frame_source(dut, frames):
+    """Testbench that sends ``frames`` back to back, setting width/height for each, no stalls."""
+    async def tb_in(ctx):
+        for f in frames:
+            ctx.set(dut.width, f.shape[1])
+            ctx.set(dut.height, f.shape[0])
+            await send(ctx, dut.i, video_beats(f))
+    return tb_in
+
+
 def test_top_status_stays_clear():
     cfg, seed = MODELS["c2b2"]
     dut = IQLUT(random_model(cfg, seed=seed), max_width=MAX_WIDTH)
     status = {}
     frames = lr_frames(1, [(3, 4), (2, 2)])
 
-    async def tb_in(ctx):
-        for f in frames:
-            ctx.set(dut.width, f.shape[1])
-            ctx.set(dut.height, f.shape[0])
-            await send(ctx, dut.i, video_beats(f))
+    tb_in = frame_source(dut, frames)
 
     async def tb_out(ctx):
         await recv(ctx, dut.o, 16)
@@ -116,11 +122,7 @@ def measure(dut, frames):
     """Cycle of every output beat, without stalls."""
     cycles = []
 
-    async def tb_in(ctx):
-        for f in frames:
-            ctx.set(dut.width, f.shape[1])
-            ctx.set(dut.height, f.shape[0])
-            await send(ctx, dut.i, video_beats(f))
+    tb_in = frame_source(dut, frames)
 
     async def tb_out(ctx):
         await recv(ctx, dut.o, sum(f.size for f in frames), on_beat=lambda c, p: cycles.append(c))
