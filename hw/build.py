@@ -81,8 +81,11 @@ def _header(comment: str, report: dict, digest: str) -> str:
 #: of ``case`` statements; event-driven simulators re-run those blocks on every input change, and
 #: Icarus needed ~280 ms per clock cycle on a 2-channel test model. A full ``proc`` turns them into
 #: ``assign`` muxes (same logic, 60x faster in Icarus); ``opt_clean`` drops the wires left unused.
-#: The hierarchy, port names and ROM initialisers stay.
-VERILOG_SCRIPT = ("proc -norom", "opt_clean", "memory_collect", "write_verilog -norename")
+#: The hierarchy, port names and ROM initialisers stay. ``opt_clean`` annotates wires with an
+#: ``unused_bits`` attribute whose text can exceed the 16 KB token buffer of Icarus' lexer ("input
+#: buffer overflow"): it is removed.
+VERILOG_SCRIPT = ("proc -norom", "opt_clean", "memory_collect", "attrmap -remove unused_bits",
+                  "write_verilog -norename")
 
 
 def to_verilog(rtlil_text: str) -> str:

