@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The design under test: a model file emitted to Verilog by ``hw.build`` (the very text a user
 gets), plus what the testbench needs to know about it — the top's name, its output order, and
 the *probes*: the internal stream between two layers, named after the golden intermediate it

@@ -84,9 +84,12 @@ def _budget(design: Design, seg: Segment) -> int:
 
 
 def write_job(design: Design, segments: list, job_dir: Path, *, seed: int = 0,
-              probes: bool = False) -> dict:
+              probes: bool = False, golden_model=None) -> dict:
     """Compute the golden HR of every frame and write the job. Returns the job dict, with the
-    per-frame metadata (shapes, labels) the report needs."""
+    per-frame metadata (shapes, labels) the report needs. ``golden_model``: the model the
+    expectation comes from (default: the design's own; the mutation test passes the unmutated
+    model); ``probes``: also record every internal stream for ``first_differing_probe``."""
+    gmodel = design.model if golden_model is None else golden_model
     job_dir = Path(job_dir)
     job_dir.mkdir(parents=True, exist_ok=True)
     arrays, segs, frames_meta = {}, [], []
@@ -101,7 +104,7 @@ def write_job(design: Design, segments: list, job_dir: Path, *, seed: int = 0,
             arrays[f"lr{k}"] = fr.lr
             if seg.check:
                 inter = {} if probes else None
-                hr = upscale_channel(design.model, fr.lr, inter)
+                hr = upscale_channel(gmodel, fr.lr, inter)
                 arrays[f"exp{k}"], arrays[f"flags{k}"] = expected_beats(design, hr)
                 if probes:
                     for p in design.probes:
@@ -113,13 +116,14 @@ def write_job(design: Design, segments: list, job_dir: Path, *, seed: int = 0,
                      "wait_cycles": seg.wait_cycles or 0, "reset_after": seg.reset_after,
                      "status_mask": seg.status_mask, "status_value": seg.status_value,
                      "budget": seg.budget or _budget(design, seg)})
-    job = {"top": design.top, "lanes": design.lanes, "order": design.output_order, "seed": seed,
+    total = sum(len(arrays[f"exp{m['id']}"]) for m in frames_meta if f"exp{m['id']}" in arrays)
+    job = {"top": design.top, "expected_beats": total, "lanes": design.lanes, "order": design.output_order, "seed": seed,
            "segments": segs, "frames": frames_meta,
            "probes": [{"name": p.name, "path": list(p.path), "prefix": p.prefix} for p in design.probes]
            if probes else []}
     np.savez(job_dir / "arrays.npz", **arrays)
     (job_dir / "job.json").write_text(json.dumps(job))
-    for stale in ("result.json",):
+    for stale in ("result.json", "progress"):
         (job_dir / stale).unlink(missing_ok=True)
     return job
 

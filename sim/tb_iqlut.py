@@ -26,6 +26,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 MAX_REPORTED = 20
+PROGRESS_EVERY = 2048     # cycles between two writes of the progress file
 
 
 def _reader(handle):
@@ -128,6 +129,14 @@ async def stream_job(dut):
     await reset(job.get("reset_cycles", 2))
     t0 = time.monotonic()
     total_cycles = 0
+    beats_done = 0
+    progress_file = job_dir / "progress"
+
+    def progress(out_now):
+        tmp = job_dir / "progress.tmp"
+        tmp.write_text(f"{beats_done + out_now} {job.get('expected_beats', 0)} {total_cycles + cycles}\n")
+        tmp.replace(progress_file)
+
     results = []
     failed = False
     for seg in job["segments"]:
@@ -169,6 +178,8 @@ async def stream_job(dut):
                 presenting = False
                 if i == n_in:
                     last_in_cycle = cycles
+            if cycles % PROGRESS_EVERY == 0:
+                progress(n_out)
             if beat is not None:
                 if expected is not None:
                     if n_out < n_exp:
@@ -195,6 +206,7 @@ async def stream_job(dut):
         await edge
         cycles += 1
         total_cycles += cycles
+        beats_done += n_out if seg["check"] else 0
         res = {"name": seg["name"], "cycles": cycles, "beats_in": i, "inputs": n_in, "beats_out": n_out,
                "expected": n_exp, "mismatches": mismatches, "first_mismatches": first_bad,
                "timeout": timeout, "status": st, "last_input_cycle": last_in_cycle}

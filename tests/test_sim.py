@@ -1,0 +1,265 @@
+# amaranth: UnusedElaboratable=no
+"""Co-simulation (sim/): the Verilog that ``hw.build`` emits, run by cocotb 2.1 in Icarus and in
+Verilator, equals ``golden`` on every HR pixel: random frames back to back with random ``tvalid``
+gaps and ``tready`` stalls, crops of real Set5/Set14 images through the shipped iq_l8c8, a reset
+in the middle of a frame followed by an exact frame, a short line (error flag, no hang), and a
+mutation test (one LUT entry changed in the RTL's model copy only: mismatches, and the first
+differing internal stream is the mutated block's).
+
+A missing simulator skips its tests with the reason; ``IQLUT_REQUIRE_SIMS=1`` (set by test.sh,
+i.e. in CI) turns that into a failure. Designs and simulator builds are cached in ``build/sim``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from golden.iqlut import upscale
+from golden.modelfile import Model, load_model, random_model, save_model
+from sim.design import emit_design
+from sim.job import STATUS_BITS, Frame, Segment, first_differing_probe, mismatch_report, write_job
+from sim.runner import CACHE, SIMULATORS, missing, run_job
+from tests.test_golden import small_config
+
+REQUIRE = os.environ.get("IQLUT_REQUIRE_SIMS") == "1"
+DATA = Path(os.environ.get("IQLUT_DATA") or Path(__file__).resolve().parents[2] / "shared" / "datasets")
+SMALL_WIDTH = 16
+#: kernel 3: the deepest line buffering of the small configurations (lag 3)
+SMALL = (small_config(name="simk3", kernel=3, channels=2, blocks=2), 3)
+
+
+def need(sim: str) -> None:
+    why = missing(sim)
+    if why:
+        if REQUIRE:
+            pytest.fail(f"{sim} is required here (IQLUT_REQUIRE_SIMS=1): {why}")
+        pytest.skip(f"{sim}: {why}")
+
+
+@pytest.fixture(scope="module", params=SIMULATORS)
+def sim(request):
+    need(request.param)
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def small():
+    cfg, seed = SMALL
+    return emit_design(random_model(cfg, seed), CACHE / "verilog", max_width=SMALL_WIDTH)
+
+
+@pytest.fixture(scope="module")
+def iq():
+    from golden.modelfile import MODELS_DIR
+    if not (MODELS_DIR / "iq_l8c8.npz").exists():
+        pytest.skip("models/iq_l8c8.npz is not in this checkout")
+    return emit_design(load_model("iq_l8c8"), CACHE / "verilog", max_width=64)
+
+
+def frames(seed, sizes):
+    rng = np.random.default_rng(seed)
+    out = [Frame(rng.integers(0, 256, s).astype(np.uint8), f"rand{k}:{s[0]}x{s[1]}") for k, s in enumerate(sizes)]
+    out[0].lr[0, :] = 0             # saturated rows: NUQD's first and last interval
+    out[0].lr[-1, :] = 255
+    return out
+
+
+def cosim(design, sim, segments, tmp_path, *, probes=False, golden_model=None, seed=0):
+    job = write_job(design, segments, tmp_path / "job", seed=seed, probes=probes, golden_model=golden_model)
+    result = run_job(design, sim, tmp_path / "job")
+    return job, result
+
+
+def assert_exact(design, job, result):
+    report = mismatch_report(design, job, result)
+    assert not report, "\n".join(report)
+    for seg, res in zip(job["segments"], result["segments"]):
+        assert not res["timeout"], res["name"]
+        assert res["status_ok"], (res["name"], res["status"])
+        if seg["check"]:
+            assert res["mismatches"] == 0 and res["beats_out"] == res["expected"] > 0, res
+    assert len(result["segments"]) == len(job["segments"])
+
+
+# ---------------------------------------------------------------------------------------------
+
+SIZES = [(8, 8), (13, 7), (1, 1), (1, SMALL_WIDTH), (6, 1), (3, SMALL_WIDTH), (16, 5)]
+
+
+def test_random_frames_back_to_back_under_stalls(sim, small, tmp_path):
+    """Frames of seven sizes back to back (full width, one row, one column, 1x1), twice: with 30%
+    tvalid gaps and 30% tready stalls, then at full speed, where the design takes one LR pixel
+    per clock: the cycles stay within the steady-state frame cycles plus one latency."""
+    fr = frames(1, SIZES)
+    segs = [Segment("stalls", fr, idle=0.3, stall=0.3),
+            Segment("full-speed", frames(2, SIZES))]
+    job, result = cosim(small, sim, segs, tmp_path, seed=5)
+    assert_exact(small, job, result)
+    fast = result["segments"][1]
+    bound = sum(small.frame_cycles(*f.lr.shape) for f in segs[1].frames) + small.latency(SMALL_WIDTH) + 8
+    assert fast["cycles"] <= bound, (fast["cycles"], bound)
+
+
+def test_reset_in_the_middle_of_a_frame(sim, small, tmp_path):
+    """A frame cut after 37 pixels, a reset, then two frames that must be exact with a clean status."""
+    a, b, c = frames(3, [(8, 8), (8, 8), (5, 11)])
+    segs = [Segment("cut", [Frame(a.lr, "cut", beats=37)], idle=0.2, stall=0.2, check=False,
+                    wait_cycles=20, reset_after=3, status_mask=0),
+            Segment("after-reset", [b, c], idle=0.2, stall=0.2)]
+    job, result = cosim(small, sim, segs, tmp_path, seed=6)
+    assert result["segments"][0]["beats_in"] == 37
+    assert_exact(small, job, result)
+
+
+def test_short_line_sets_bad_last_and_never_hangs(sim, small, tmp_path):
+    """Row 2 one pixel short (tlast on its new last pixel): the design counts the line from the
+    configured width, so ``status.bad_last`` goes up; the testbench ends the segment by its cycle
+    budget; after a reset the next frame is exact and the status clean."""
+    a, b = frames(4, [(6, 10), (7, 9)])
+    wait = 3 * small.latency(10) + 50
+    segs = [Segment("short", [Frame(a.lr, "short", short_row=2)], check=False, wait_cycles=wait,
+                    reset_after=3, status_mask=STATUS_BITS["bad_last"], status_value=STATUS_BITS["bad_last"]),
+            Segment("after-reset", [b], idle=0.2, stall=0.2)]
+    job, result = cosim(small, sim, segs, tmp_path, seed=7)
+    assert result["segments"][0]["beats_in"] == 6 * 10 - 1
+    assert_exact(small, job, result)
+
+
+def mutate(model: Model, layer: int, lr: np.ndarray, seed: int = 0) -> Model:
+    """A copy of ``model`` with one LUT entry of ``layer`` changed so that golden's output on
+    ``lr`` changes (the entry is pushed to the far end of its signed range)."""
+    rng = np.random.default_rng(seed)
+    ref = upscale(model, lr)
+    bits = model.config.entry_bits
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    lut = model.layers[layer].lut
+    for _ in range(200):
+        idx = tuple(int(rng.integers(0, n)) for n in lut.shape)
+        new = lut.copy()
+        new[idx] = lo if lut[idx] > 0 else hi
+        layers = list(model.layers)
+        layers[layer] = dataclasses.replace(layers[layer], lut=new)
+        mutant = Model(model.config, tuple(layers), dict(model.meta))
+        if not np.array_equal(upscale(mutant, lr), ref):
+            return mutant
+    raise AssertionError("no LUT entry whose change is visible on this frame")
+
+
+def test_mutation_is_caught(sim, small, tmp_path):
+    """One LUT entry of block 1 changed in the RTL's model copy only: co-simulation reports
+    mismatches (frame, coordinates, expected vs got), and the probes name block1 as the first
+    stream that differs (block0's output still equals golden)."""
+    fr = frames(8, [(8, 8), (5, 12)])
+    mutant = mutate(small.model, 1, fr[0].lr)
+    bad = emit_design(mutant, CACHE / "verilog", max_width=SMALL_WIDTH)
+    assert bad.digest != small.digest
+    segs = [Segment("mutant", fr, idle=0.2, stall=0.2)]
+    job, result = cosim(bad, sim, segs, tmp_path, probes=True, golden_model=small.model, seed=8)
+    res = result["segments"][0]
+    assert not res["timeout"] and res["mismatches"] > 0
+    report = mismatch_report(bad, job, result)
+    assert report and "exp" in report[0] and "got" in report[0] and "LR pixel" in report[0]
+    first = first_differing_probe(bad, tmp_path / "job", result)
+    assert first is not None and first["probe"] == "block1", first
+
+
+def test_probes_agree_with_golden(sim, small, tmp_path):
+    """The unmutated design: every probed internal stream equals golden's intermediates."""
+    segs = [Segment("probes", frames(9, [(7, 9), (4, 16)]), idle=0.3, stall=0.3)]
+    job, result = cosim(small, sim, segs, tmp_path, probes=True, seed=9)
+    assert_exact(small, job, result)
+    assert set(result["segments"][0]["probes"]) == {p.name for p in small.probes}
+    assert first_differing_probe(small, tmp_path / "job", result) is None
+
+
+# ------------------------------------------------------------------------------- real images
+
+def crops(n_set5, n_set14, size):
+    """(H, W) crops of the R and G channels of the first ``n_set5`` / ``n_set14`` LR images
+    (MATLAB bicubic x4) of Set5 and Set14, at a different offset in every image."""
+    from golden.eval import LR_SUBDIR
+    from golden.imageio import load_image
+    if not DATA.is_dir():
+        pytest.skip(f"datasets not found at {DATA} (set IQLUT_DATA)")
+    out = []
+    for set_name, n in (("Set5", n_set5), ("Set14", n_set14)):
+        d = DATA / set_name / LR_SUBDIR
+        paths = sorted(d.glob("*.png"))[:n]
+        if len(paths) < n:
+            pytest.skip(f"{d}: fewer than {n} images")
+        for k, p in enumerate(paths):
+            img = load_image(p)
+            h, w = size
+            y0 = (img.shape[0] - h) * (k + 1) // (n + 1)
+            x0 = (img.shape[1] - w) * (n - k) // (n + 1)
+            img = img[y0:y0 + h, x0:x0 + w]
+            chans = [img] if img.ndim == 2 else [img[:, :, c] for c in range(img.shape[2])]
+            for c, ch in enumerate(chans[:2]):
+                out.append(Frame(np.ascontiguousarray(ch), f"{set_name}/{p.stem}[{y0}:{y0 + h},{x0}:{x0 + w}]:{'RGB'[c]}"))
+    return out
+
+
+def test_iq_l8c8_real_crops_under_stalls(sim, iq, tmp_path):
+    """The shipped iq_l8c8 (max width 64): crops of Set5 and Set14 LR images (R and G channels),
+    back to back under 20% gaps and stalls. Icarus runs ~10 cycles/s on this design, so it gets
+    two 10x12 crops; Verilator gets 24x32 crops of two images of each set."""
+    if sim == "icarus":
+        fr = crops(1, 1, (10, 12))[::2]
+    else:
+        fr = crops(2, 2, (24, 32))
+    segs = [Segment("crops", fr, idle=0.2, stall=0.2)]
+    job, result = cosim(iq, sim, segs, tmp_path, seed=10)
+    assert_exact(iq, job, result)
+
+
+# ------------------------------------------------------------------------------- the CLI
+
+def test_cli_image_through_icarus(small, tmp_path):
+    """``python -m sim.run --model FILE --image PNG --sim icarus``: exit 0, JSON with 0 mismatches."""
+    need("icarus")
+    from PIL import Image
+
+    from sim.run import main
+    path = save_model(small.model, tmp_path / "simk3.npz")
+    rng = np.random.default_rng(11)
+    png = tmp_path / "in.png"
+    Image.fromarray(rng.integers(0, 256, (6, 9, 3)).astype(np.uint8), "RGB").save(png)
+    out = tmp_path / "s.json"
+    rc = main(["--model", str(path), "--image", str(png), "--sim", "icarus",
+               "--max-width", str(SMALL_WIDTH), "--stall", "0.2", "--json", str(out)])
+    assert rc == 0
+    s = json.loads(out.read_text())
+    assert s["ok"] and s["mismatches"] == 0 and s["hr_pixels"] == 16 * 6 * 9 * 3
+    assert s["images"][0]["channels"] == 3 and s["cycles_per_lr_pixel"] > 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--image", "x.png", "--crop", "3y4"], "--crop"),
+    (["--image", "missing.png"], "file not found"),
+    (["--set", "NoSuchSet", "--data", "."], "unknown set"),
+    (["--model", "no_such_model", "--image", "x.png"], "cannot load model"),
+    (["--image", "x.png", "--stall", "1.5"], "--stall"),
+])
+def test_cli_user_errors(argv, message, capsys, tmp_path, monkeypatch):
+    from sim.run import main
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.png").write_bytes(b"")
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err, err
+
+
+def test_cli_too_wide_image(tmp_path, capsys):
+    from PIL import Image
+
+    from sim.run import main
+    png = tmp_path / "wide.png"
+    Image.fromarray(np.zeros((4, 40), np.uint8), "L").save(png)
+    rc = main(["--image", str(png), "--max-width", "32", "--sim", "icarus"])
+    err = capsys.readouterr().err
+    assert rc == 2 and ("max width" in err or "icarus" in err), err
