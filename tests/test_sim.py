@@ -58,7 +58,7 @@ def iq():
     from golden.modelfile import MODELS_DIR
     if not (MODELS_DIR / "iq_l8c8.npz").exists():
         pytest.skip("models/iq_l8c8.npz is not in this checkout")
-    return emit_design(load_model("iq_l8c8"), CACHE / "verilog", max_width=64)
+    return emit_design(load_model("iq_l8c8"), CACHE / "verilog", max_width=1920)
 
 
 def frames(seed, sizes):
@@ -205,7 +205,7 @@ def crops(n_set5, n_set14, size):
 
 
 def test_iq_l8c8_real_crops_under_stalls(sim, iq, tmp_path):
-    """The shipped iq_l8c8 (max width 64): crops of Set5 and Set14 LR images (R and G channels),
+    """The shipped iq_l8c8 (max width 1920, the default build): crops of Set5 and Set14 LR images (R and G channels),
     back to back under 20% gaps and stalls. Icarus runs ~10 cycles/s on this design, so it gets
     two 10x12 crops; Verilator gets 24x32 crops of two images of each set."""
     if sim == "icarus":
