@@ -179,8 +179,8 @@ def test_probes_agree_with_golden(sim, small, tmp_path):
 
 # ------------------------------------------------------------------------------- real images
 
-def crops(n_set5, n_set14, size):
-    """(H, W) crops of the R and G channels of the first ``n_set5`` / ``n_set14`` LR images
+def crops(n_set5, n_set14, size, channels=2):
+    """(H, W) crops of the first ``channels`` RGB channels of the first ``n_set5`` / ``n_set14`` LR images
     (MATLAB bicubic x4) of Set5 and Set14, at a different offset in every image."""
     from golden.eval import LR_SUBDIR
     from golden.imageio import load_image
@@ -194,24 +194,25 @@ def crops(n_set5, n_set14, size):
             pytest.skip(f"{d}: fewer than {n} images")
         for k, p in enumerate(paths):
             img = load_image(p)
-            h, w = size
+            h, w = min(size[0], img.shape[0]), min(size[1], img.shape[1])
             y0 = (img.shape[0] - h) * (k + 1) // (n + 1)
             x0 = (img.shape[1] - w) * (n - k) // (n + 1)
             img = img[y0:y0 + h, x0:x0 + w]
             chans = [img] if img.ndim == 2 else [img[:, :, c] for c in range(img.shape[2])]
-            for c, ch in enumerate(chans[:2]):
+            for c, ch in enumerate(chans[:channels]):
                 out.append(Frame(np.ascontiguousarray(ch), f"{set_name}/{p.stem}[{y0}:{y0 + h},{x0}:{x0 + w}]:{'RGB'[c]}"))
     return out
 
 
 def test_iq_l8c8_real_crops_under_stalls(sim, iq, tmp_path):
-    """The shipped iq_l8c8 (max width 1920, the default build): crops of Set5 and Set14 LR images (R and G channels),
+    """The shipped iq_l8c8 (max width 1920, the default build): crops of Set5 and Set14 LR images,
     back to back under 20% gaps and stalls. Icarus runs ~10 cycles/s on this design, so it gets
-    two 10x12 crops; Verilator gets 24x32 crops of two images of each set."""
+    one 10x12 crop (R channel) of a Set5 and of a Set14 image; Verilator gets 40x48 crops of all
+    five Set5 images and the first five of Set14, every RGB channel (28,800 LR pixels)."""
     if sim == "icarus":
-        fr = crops(1, 1, (10, 12))[::2]
+        fr = crops(1, 1, (10, 12), channels=1)
     else:
-        fr = crops(2, 2, (24, 32))
+        fr = crops(5, 5, (40, 48), channels=3)
     segs = [Segment("crops", fr, idle=0.2, stall=0.2)]
     job, result = cosim(iq, sim, segs, tmp_path, seed=10)
     assert_exact(iq, job, result)
