@@ -130,6 +130,20 @@ def test_short_line_sets_bad_last_and_never_hangs(sim, small, tmp_path):
     assert_exact(small, job, result)
 
 
+def test_missing_input_ends_in_a_reported_timeout(sim, small, tmp_path):
+    """A checked frame whose last 5 pixels are never sent: the outputs it owes never come, the
+    segment's cycle budget ends it, and the result says timeout with the missing beats counted
+    as mismatches — the bench reports, it does not hang."""
+    (a,) = frames(12, [(6, 8)])
+    segs = [Segment("starved", [Frame(a.lr, "starved", beats=43)], budget=3000)]
+    job, result = cosim(small, sim, segs, tmp_path, seed=12)
+    res = result["segments"][0]
+    assert res["timeout"] and res["cycles"] >= 3000 and res["beats_in"] == 43
+    assert 0 < res["beats_out"] < res["expected"] == 48
+    assert res["mismatches"] >= res["expected"] - res["beats_out"]
+    assert any("TIMEOUT" in line for line in mismatch_report(small, job, result))
+
+
 def mutate(model: Model, layer: int, lr: np.ndarray, seed: int = 0) -> Model:
     """A copy of ``model`` with one LUT entry of ``layer`` changed so that golden's output on
     ``lr`` changes (the entry is pushed to the far end of its signed range)."""
