@@ -187,6 +187,9 @@ def mismatch_report(design: Design, job: dict, result: dict, limit: int = 10) ->
             lines.append(f"segment {seg['name']}: TIMEOUT after {res['cycles']} cycles (budget "
                          f"{seg['budget']}): {res['beats_in']}/{res['inputs']} beats in, "
                          f"{res['beats_out']}/{res['expected']} out")
+        if res.get("protocol_errors"):
+            lines.append(f"segment {seg['name']}: {res['protocol_errors']} AXI4-Stream rule violations on "
+                         "m_axis (a stalled beat changed or was withdrawn)")
         if not res["status_ok"]:
             lines.append(f"segment {seg['name']}: status {res['status']:#06b}, expected "
                          f"{seg['status_value']:#06b} under mask {seg['status_mask']:#06b}")

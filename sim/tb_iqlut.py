@@ -6,7 +6,8 @@ takes ``m_axis`` with random ``tready`` stalls, compares every output beat (data
 ``tuser``) with the expected beats and writes ``result.json`` into the same directory. One
 coroutine per clock cycle does everything: after the rising edge it drives the inputs for the
 cycle, in the ``ReadOnly`` phase it samples the handshakes (what the flip-flops see at the next
-edge) and the outputs.
+edge) and the outputs. It also checks the AXI4-Stream rules on ``m_axis``: a beat offered while
+``tready`` is low must stay offered, unchanged, until it is taken (``protocol_errors``).
 
 A segment ends when all its expected beats arrived (``wait = "outputs"``) or after a fixed number
 of cycles past its last input beat (``wait = "cycles"``), or when its cycle budget runs out (a
@@ -149,6 +150,7 @@ async def stream_job(dut):
         i = cycles = n_out = mismatches = 0
         presenting = valid_driven = False
         first_bad, last_in_cycle, in_cycles = [], None, None
+        held, protocol = None, 0    # m_axis beat offered but stalled; AXI-Stream rule violations
         for p in probes:
             p.beats = []
         while True:
@@ -167,8 +169,17 @@ async def stream_job(dut):
             await settle
             took = presenting and s_tready()
             beat = None
-            if ready and m_tvalid():
-                beat = (m_tdata(), m_tlast(), m_tuser())
+            if m_tvalid():
+                shown = (m_tdata(), m_tlast(), m_tuser())
+                if held is not None and shown != held:
+                    protocol += 1           # payload changed while stalled
+                if ready:
+                    beat, held = shown, None
+                else:
+                    held = shown
+            elif held is not None:
+                protocol += 1               # valid withdrawn before the transfer
+                held = None
             for p in probes:
                 p.sample()
             await edge
@@ -209,14 +220,14 @@ async def stream_job(dut):
         beats_done += n_out if seg["check"] else 0
         res = {"name": seg["name"], "cycles": cycles, "beats_in": i, "inputs": n_in, "beats_out": n_out,
                "expected": n_exp, "mismatches": mismatches, "first_mismatches": first_bad,
-               "timeout": timeout, "status": st, "last_input_cycle": last_in_cycle}
+               "timeout": timeout, "status": st, "protocol_errors": protocol, "last_input_cycle": last_in_cycle}
         if probes:
             res["probes"] = {p.name: p.beats for p in probes}
         mask, value = seg.get("status_mask", 0xF), seg.get("status_value", 0)
         res["status_ok"] = (st & mask) == value
         if seg["check"] and n_out < n_exp:
             res["mismatches"] = mismatches + (n_exp - n_out)   # missing beats count as mismatches
-        failed |= res["mismatches"] > 0 or timeout or not res["status_ok"]
+        failed |= res["mismatches"] > 0 or timeout or not res["status_ok"] or protocol > 0
         results.append(res)
         if seg.get("reset_after"):
             await reset(seg["reset_after"])

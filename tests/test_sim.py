@@ -80,6 +80,7 @@ def assert_exact(design, job, result):
     assert not report, "\n".join(report)
     for seg, res in zip(job["segments"], result["segments"]):
         assert not res["timeout"], res["name"]
+        assert res["protocol_errors"] == 0, res["name"]
         assert res["status_ok"], (res["name"], res["status"])
         if seg["check"]:
             assert res["mismatches"] == 0 and res["beats_out"] == res["expected"] > 0, res
@@ -144,32 +145,39 @@ def test_missing_input_ends_in_a_reported_timeout(sim, small, tmp_path):
     assert any("TIMEOUT" in line for line in mismatch_report(small, job, result))
 
 
-def mutate(model: Model, layer: int, lr: np.ndarray, seed: int = 0) -> Model:
-    """A copy of ``model`` with one LUT entry of ``layer`` changed so that golden's output on
-    ``lr`` changes (the entry is pushed to the far end of its signed range)."""
+def mutate(model: Model, kind: str, layer: int, lr: np.ndarray, seed: int = 0) -> Model:
+    """A copy of ``model`` with one constant of ``layer`` changed so that golden's output on
+    ``lr`` changes: ``kind="lut"``, one LUT entry pushed to the far end of its signed range;
+    ``kind="shift"``, the layer's rounding shift (the EC accumulator's round-half-up >> s) + 1."""
     rng = np.random.default_rng(seed)
     ref = upscale(model, lr)
     bits = model.config.entry_bits
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    lut = model.layers[layer].lut
+    params = model.layers[layer]
     for _ in range(200):
-        idx = tuple(int(rng.integers(0, n)) for n in lut.shape)
-        new = lut.copy()
-        new[idx] = lo if lut[idx] > 0 else hi
+        if kind == "lut":
+            idx = tuple(int(rng.integers(0, n)) for n in params.lut.shape)
+            new = params.lut.copy()
+            new[idx] = lo if params.lut[idx] > 0 else hi
+            changed = dataclasses.replace(params, lut=new)
+        else:
+            changed = dataclasses.replace(params, shift=params.shift + 1)
         layers = list(model.layers)
-        layers[layer] = dataclasses.replace(layers[layer], lut=new)
+        layers[layer] = changed
         mutant = Model(model.config, tuple(layers), dict(model.meta))
         if not np.array_equal(upscale(mutant, lr), ref):
             return mutant
-    raise AssertionError("no LUT entry whose change is visible on this frame")
+    raise AssertionError(f"no {kind} change in layer {layer} is visible on this frame")
 
 
-def test_mutation_is_caught(sim, small, tmp_path):
-    """One LUT entry of block 1 changed in the RTL's model copy only: co-simulation reports
-    mismatches (frame, coordinates, expected vs got), and the probes name block1 as the first
-    stream that differs (block0's output still equals golden)."""
+@pytest.mark.parametrize("kind, layer, probe", [("lut", 1, "block1"), ("shift", 0, "block0")])
+def test_mutation_is_caught(sim, small, tmp_path, kind, layer, probe):
+    """One constant changed in the RTL's model copy only — a LUT entry of block 1, or block 0's
+    rounding shift: co-simulation reports mismatches (frame, coordinates, expected vs got), and
+    the probes name the mutated block as the first stream that differs (the blocks before it
+    still equal golden)."""
     fr = frames(8, [(8, 8), (5, 12)])
-    mutant = mutate(small.model, 1, fr[0].lr)
+    mutant = mutate(small.model, kind, layer, fr[0].lr)
     bad = emit_design(mutant, CACHE / "verilog", max_width=SMALL_WIDTH)
     assert bad.digest != small.digest
     segs = [Segment("mutant", fr, idle=0.2, stall=0.2)]
@@ -179,7 +187,30 @@ def test_mutation_is_caught(sim, small, tmp_path):
     report = mismatch_report(bad, job, result)
     assert report and "exp" in report[0] and "got" in report[0] and "LR pixel" in report[0]
     first = first_differing_probe(bad, tmp_path / "job", result)
-    assert first is not None and first["probe"] == "block1", first
+    assert first is not None and first["probe"] == probe, first
+
+
+def test_stream_rule_violation_is_caught(sim, small, tmp_path):
+    """The emitted text edited so that ``m_axis_tvalid`` is masked every other clock: a beat
+    offered during a stall is withdrawn before it was taken — illegal in AXI4-Stream and in
+    Amaranth's stream rules. The testbench counts the violations (and the segment fails)."""
+    import hashlib
+    import re
+    text = small.verilog.read_text()
+    port = re.search(r"\.(\\\S+) \(m_axis_tvalid\)", text)
+    assert port, "the top drives m_axis_tvalid from an instance port"
+    text = text.replace(port.group(0), f".{port.group(1)} (tv_int)", 1)
+    text = text.replace("  wire m_axis_tvalid;\n", "  wire m_axis_tvalid;\n  wire tv_int;\n"
+                        "  reg tv_phase = 1'b0;\n  always @(posedge clk) tv_phase <= ~tv_phase;\n"
+                        "  assign m_axis_tvalid = tv_int & tv_phase;\n", 1)
+    path = tmp_path / small.verilog.name.replace(".v", "-blinking-valid.v")
+    path.write_text(text)
+    bad = dataclasses.replace(small, verilog=path, digest=hashlib.sha256(text.encode()).hexdigest())
+    segs = [Segment("blinking-valid", frames(13, [(6, 9)]), stall=0.4, budget=3000)]
+    job, result = cosim(bad, sim, segs, tmp_path, seed=13)
+    res = result["segments"][0]
+    assert res["protocol_errors"] > 0
+    assert any("AXI4-Stream rule" in line for line in mismatch_report(bad, job, result))
 
 
 def test_probes_agree_with_golden(sim, small, tmp_path):
