@@ -48,6 +48,7 @@ class Design:
     top: str
     max_width: int
     output_order: str
+    rom_ports: str
     lanes: int
     width_bits: int
     latency: Callable[[int], int]     # cycles, first LR pixel in -> first beat out, at width W
@@ -88,29 +89,29 @@ def _probes(core) -> list:
     return probes
 
 
-def _key(model: Model, max_width: int, output_order: str) -> str:
+def _key(model: Model, max_width: int, output_order: str, rom_ports: str) -> str:
     """Cache key of an emission: the model data, the build options and the generator's source."""
     from hw.build import _digest
-    h = hashlib.sha256(f"{_digest(model)} {max_width} {output_order}".encode())
+    h = hashlib.sha256(f"{_digest(model)} {max_width} {output_order} {rom_ports}".encode())
     for src in sorted((Path(__file__).resolve().parent.parent / "hw").glob("*.py")):
         h.update(src.read_bytes())
     return h.hexdigest()[:20]
 
 
 def emit_design(model: Model, out_dir: Path, *, max_width: int = 1920,
-                output_order: str = "block") -> Design:
+                output_order: str = "block", rom_ports: str = "dual") -> Design:
     """Emit ``model`` with ``hw.build.build`` into ``out_dir/<top>-<key>.v`` and describe it. The
     text is cached by a key over the model data, the options and the ``hw/`` sources (the
     emission takes ~30 s for iq_l8c8), so a rerun reuses it and the simulator build cache."""
     from hw.build import build, top_name
     from hw.top import IQLUT
-    core = IQLUT(model, max_width=max_width, output_order=output_order)
+    core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports)
     top = top_name(model.name)
     out_dir = Path(out_dir)
-    path = out_dir / f"{top}-{_key(model, max_width, output_order)}.v"
+    path = out_dir / f"{top}-{_key(model, max_width, output_order, rom_ports)}.v"
     if not path.exists():
         text, _, top2 = build(model, source="sim", emit="verilog", max_width=max_width,
-                              output_order=output_order)
+                              output_order=output_order, rom_ports=rom_ports)
         assert top2 == top
         out_dir.mkdir(parents=True, exist_ok=True)
         from golden.fileutil import atomic_open
@@ -118,6 +119,6 @@ def emit_design(model: Model, out_dir: Path, *, max_width: int = 1920,
             f.write(text)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return Design(model=model, verilog=path, top=top, max_width=max_width,
-                  output_order=output_order, lanes=core.lanes, width_bits=core.framing.width_bits,
+                  output_order=output_order, rom_ports=rom_ports, lanes=core.lanes, width_bits=core.framing.width_bits,
                   latency=core.latency, frame_overhead=core.max_lag, digest=digest,
                   probes=_probes(core))

@@ -2,11 +2,12 @@
 HR pixel with ``golden``.
 
     python -m sim.run --model iq_l8c8 (--image PATH [PATH ...] | --set Set5) [--sim verilator|icarus]
-                      [--crop WxH] [--data DIR] [--max-width 1920] [--idle P] [--stall P]
+                      [--crop WxH] [--data DIR] [--max-width 1920] [--output-order block|raster]
+                      [--rom-ports dual|banked] [--idle P] [--stall P]
                       [--probes] [--seed N] [--json PATH]
 
-The Verilog is exactly what ``python -m hw.build --model M --emit verilog --max-width W`` writes
-(default max width 1920, block output order), cached in ``build/sim/verilog`` by a key over the
+The Verilog is exactly what ``python -m hw.build --model M --emit verilog`` writes with the same
+``--max-width`` (default 1920), ``--output-order`` and ``--rom-ports``, cached in ``build/sim/verilog`` by a key over the
 model, the options and the ``hw/`` sources; the simulator build is cached by the Verilog's digest.
 Every channel of an image is one frame (RGB images: R, G, B, the field's colour-SR protocol);
 the frames of one image are streamed back to back, the images one after another. ``--set`` reads
@@ -140,7 +141,8 @@ class _Progress:
 
 
 def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "verilator",
-               max_width: int = 1920, idle: float = 0.0, stall: float = 0.0, probes: bool = False,
+               max_width: int = 1920, output_order: str = "block", rom_ports: str = "dual",
+               idle: float = 0.0, stall: float = 0.0, probes: bool = False,
                seed: int = 0, job_dir: Path | None = None, log=print, progress: bool = True) -> dict:
     """Co-simulate ``images`` (label, uint8 LR array) through ``model``'s emitted Verilog. Returns
     a summary dict: per image (size, channels, LR/HR pixels, mismatches, cycles), totals, timing,
@@ -156,10 +158,11 @@ def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "veril
             raise RunError(f"{label} is {img.shape[1]} LR pixels wide, more than the design's max width "
                            f"{max_width}: pass --max-width {img.shape[1]} or --crop")
     t0 = time.monotonic()
-    design = emit_design(model, CACHE / "verilog", max_width=max_width)
+    design = emit_design(model, CACHE / "verilog", max_width=max_width, output_order=output_order,
+                         rom_ports=rom_ports)
     t_emit = time.monotonic() - t0
     log(f"Verilog: {design.verilog} (sha256 {design.digest[:16]}..., top {design.top}, "
-        f"max width {max_width}, {design.output_order} order)")
+        f"max width {max_width}, {design.output_order} order, {rom_ports} ROM ports)")
     bdir = build(design, sim, log=log)
     segments = [Segment(label, _frames_of(label, img), idle=idle, stall=stall) for label, img in images]
     tmp = None
@@ -194,7 +197,8 @@ def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "veril
         # localise: the first image that differs again, with every internal stream recorded
         label, img = next(im for im, r in zip(images, rows) if r["mismatches"])
         log(f"{label} differs: running it again with probes to find the first differing block")
-        again = run_images(model, [(label, img)], sim=sim, max_width=max_width, idle=idle,
+        again = run_images(model, [(label, img)], sim=sim, max_width=max_width,
+                           output_order=output_order, rom_ports=rom_ports, idle=idle,
                            stall=stall, probes=True, seed=seed, log=log, progress=progress)
         probe = again["first_differing_probe"]
     lr = sum(r["lr_pixels"] for r in rows)
@@ -251,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--sim", default="verilator", choices=("verilator", "icarus"))
     ap.add_argument("--crop", metavar="WxH", help="centre crop of every LR image")
     ap.add_argument("--max-width", type=int, default=1920, help="the design's max LR width (default 1920)")
+    ap.add_argument("--output-order", default="block", choices=("block", "raster"), help="as hw.build")
+    ap.add_argument("--rom-ports", default="dual", choices=("dual", "banked"), help="as hw.build")
     ap.add_argument("--idle", type=float, default=0.0, help="tvalid gap probability per cycle")
     ap.add_argument("--stall", type=float, default=0.0, help="tready stall probability per cycle")
     ap.add_argument("--probes", action="store_true", help="record internal streams; name the first differing block")
@@ -276,7 +282,8 @@ def main(argv=None) -> int:
         except (ModelFileError, ValueError, OSError) as e:
             raise RunError(f"cannot load model {args.model!r}: {e}") from None
         images = load_images(args.image, args.set, args.data, crop)
-        summary = run_images(model, images, sim=args.sim, max_width=args.max_width, idle=args.idle,
+        summary = run_images(model, images, sim=args.sim, max_width=args.max_width,
+                             output_order=args.output_order, rom_ports=args.rom_ports, idle=args.idle,
                              stall=args.stall, probes=args.probes, seed=args.seed,
                              log=lambda m: print(m, file=sys.stderr, flush=True))
     except RunError as e:

@@ -106,6 +106,28 @@ def test_random_frames_back_to_back_under_stalls(sim, small, tmp_path):
     assert fast["cycles"] <= bound, (fast["cycles"], bound)
 
 
+@pytest.mark.parametrize("order, rom_ports", [("raster", "dual"), ("block", "banked")])
+def test_other_build_options(sim, order, rom_ports, tmp_path):
+    """The other builds a user can ask ``hw.build`` for — ``--output-order raster`` (4 HR pixels
+    per beat, HR raster order) and ``--rom-ports banked`` — equal golden under stalls too."""
+    cfg, seed = SMALL
+    d = emit_design(random_model(cfg, seed), CACHE / "verilog", max_width=SMALL_WIDTH,
+                    output_order=order, rom_ports=rom_ports)
+    assert d.lanes == (4 if order == "raster" else 16)
+    segs = [Segment("stalls", frames(14, SIZES[:5]), idle=0.3, stall=0.3)]
+    job, result = cosim(d, sim, segs, tmp_path, seed=14)
+    assert_exact(d, job, result)
+
+
+def test_design_is_the_cli_output(small, tmp_path):
+    """What is simulated is byte for byte what ``python -m hw.build`` writes for the user."""
+    from hw.build import main
+    path = save_model(small.model, tmp_path / "simk3.npz")
+    assert main(["--model", str(path), "--emit", "verilog", "--max-width", str(SMALL_WIDTH),
+                 "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / f"{small.top}.v").read_bytes() == small.verilog.read_bytes()
+
+
 def test_reset_in_the_middle_of_a_frame(sim, small, tmp_path):
     """A frame cut after 37 pixels, a reset, then two frames that must be exact with a clean status."""
     a, b, c = frames(3, [(8, 8), (8, 8), (5, 11)])
