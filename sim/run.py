@@ -97,7 +97,7 @@ def _frames_of(label: str, img: np.ndarray):
 
 
 class _Progress:
-    """Polls the testbench's progress file (``done total cycles``) while the simulator runs."""
+    """Shows the progress the testbench writes (``done total cycles``) while the simulator runs."""
 
     def __init__(self, path: Path, total: int, desc: str):
         self.path, self.total, self.desc = path, total, desc
@@ -105,31 +105,27 @@ class _Progress:
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
+        """On a terminal one line redrawn in place (``\\r``); otherwise a line per 10 %."""
         tty = sys.stderr.isatty()
-        bar = None
-        if tty:
-            try:
-                from tqdm import tqdm
-                bar = tqdm(total=self.total, desc=self.desc, unit="beat", file=sys.stderr,
-                           dynamic_ncols=True, leave=False)
-            except ImportError:
-                bar = None
-        shown, step = 0, 0
+        t0, step, drawn = time.monotonic(), 0, False
         while not self.stop.wait(0.5):
             try:
                 done = int(self.path.read_text().split()[0])
             except (OSError, ValueError, IndexError):
                 continue
-            if bar is not None:
-                bar.update(done - bar.n)
+            pct = 100 * done // self.total if self.total else 0
+            line = (f"{self.desc}: {done:,}/{self.total:,} HR beats ({pct}%), "
+                    f"{time.monotonic() - t0:.0f} s")
+            if tty:
+                filled = pct * 30 // 100
+                print(f"\r{self.desc} [{'#' * filled}{'.' * (30 - filled)}] {line[len(self.desc) + 2:]}",
+                      end="", file=sys.stderr, flush=True)
+                drawn = True
             elif self.total and done * 10 // self.total > step:
                 step = done * 10 // self.total
-                print(f"{self.desc}: {done}/{self.total} HR beats ({100 * done // self.total}%)",
-                      file=sys.stderr, flush=True)
-            shown = done
-        if bar is not None:
-            bar.close()
-        del shown
+                print(line, file=sys.stderr, flush=True)
+        if drawn:
+            print(file=sys.stderr, flush=True)
 
     def __enter__(self):
         self.thread.start()

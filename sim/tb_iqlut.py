@@ -149,7 +149,7 @@ async def stream_job(dut):
         n_exp = len(expected) if expected is not None else None
         i = cycles = n_out = mismatches = 0
         presenting = valid_driven = False
-        first_bad, last_in_cycle, in_cycles = [], None, None
+        first_bad, last_in_cycle = [], None
         held, protocol = None, 0    # m_axis beat offered but stalled; AXI-Stream rule violations
         for p in probes:
             p.beats = []
