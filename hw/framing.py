@@ -16,7 +16,7 @@ HEIGHT_BITS = 16
 INPUT_STATUS = {
     "bad_size": 1,      # a start of frame with width 0, width > max_width or height 0: frame dropped
     "bad_last": 1,      # tlast differs from the end of line the width implies (data kept)
-    "bad_user": 1,      # tuser inside a frame (data kept, counted as an ordinary pixel)
+    "bad_user": 1,      # tuser inside a frame: the frame was cut short and completed with zeros
 }
 
 
@@ -30,8 +30,11 @@ class InputFraming(wiring.Component):
     """Latches ``width`` and ``height`` at each start of frame (the beat with ``user`` set) and
     counts the frame's pixels to produce ``eol``/``eof``; the framing is therefore always exactly
     W x H. Beats before a start of frame are dropped (ready held high), as are whole frames of an
-    invalid size (``bad_size``). ``tlast`` is checked, not trusted (``bad_last``). Combinational
-    (no register); the top puts a skid buffer after it."""
+    invalid size (``bad_size``). ``tlast`` is checked, not trusted (``bad_last``). A start of frame
+    that arrives while a frame is still running (it was sent short, e.g. a short line) is held
+    while the running frame is completed with zero pixels (``bad_user``), then starts the next
+    frame: the design re-synchronises on every ``tuser``. Combinational (no register); the top puts
+    a skid buffer after it."""
 
     def __init__(self, max_width: int):
         check_positive_int("max_width", max_width)
@@ -53,24 +56,24 @@ class InputFraming(wiring.Component):
         x, y = Signal(self.width_bits), Signal(HEIGHT_BITS)
         size_ok = (self.width != 0) & (self.width <= self.max_width) & (self.height != 0)
         start = ~running & i.p.user
+        pad = running & i.p.user        # the next frame began: finish this one with zeros
         forward = running | (start & size_ok)
         cur_w, cur_h = Mux(running, w, self.width), Mux(running, h, self.height)
         cx, cy = Mux(running, x, 0), Mux(running, y, 0)
         eol = cx == cur_w - 1
         eof = eol & (cy == cur_h - 1)
-        m.d.comb += [o.valid.eq(i.valid & forward), o.p.data[0].eq(i.p.data),
+        m.d.comb += [o.valid.eq(i.valid & forward), o.p.data[0].eq(Mux(pad, 0, i.p.data)),
                      o.p.eol.eq(eol), o.p.eof.eq(eof),
-                     i.ready.eq(~forward | o.ready)]
-        with m.If(i.valid & i.ready):
-            with m.If(start & ~size_ok):
-                m.d.sync += self.status.bad_size.eq(1)
-            with m.If(forward):
-                with m.If(i.p.last != eol):
-                    m.d.sync += self.status.bad_last.eq(1)
-                with m.If(running & i.p.user):
-                    m.d.sync += self.status.bad_user.eq(1)
-                m.d.sync += [running.eq(~eof), w.eq(cur_w), h.eq(cur_h),
-                             x.eq(cx + 1), y.eq(cy)]
-                with m.If(eol):
-                    m.d.sync += [x.eq(0), y.eq(cy + 1)]
+                     i.ready.eq(~forward | (o.ready & ~pad))]
+        with m.If(i.valid & i.ready & start & ~size_ok):
+            m.d.sync += self.status.bad_size.eq(1)
+        with m.If(o.valid & o.ready):           # a pixel leaves: the input's, or padding
+            with m.If(pad):
+                m.d.sync += self.status.bad_user.eq(1)
+            with m.Elif(i.p.last != eol):
+                m.d.sync += self.status.bad_last.eq(1)
+            m.d.sync += [running.eq(~eof), w.eq(cur_w), h.eq(cur_h),
+                         x.eq(cx + 1), y.eq(cy)]
+            with m.If(eol):
+                m.d.sync += [x.eq(0), y.eq(cy + 1)]
         return m

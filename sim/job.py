@@ -4,8 +4,9 @@ HR beats computed by ``golden``, written as ``job.json`` + ``arrays.npz``; and t
 
 A *segment* is a run of frames streamed back to back with the given ``tvalid`` idle and ``tready``
 stall probabilities, then optionally a reset. Frame options: ``short_row`` (that row is sent one
-pixel short, with ``tlast`` on its new last pixel) and ``beats`` (only the first N beats are sent:
-a reset in the middle of the frame follows). Unchecked segments (``check=False``) still count
+pixel short, with ``tlast`` on its new last pixel; the expectation is golden on
+``received_frame``, which holds when a next start of frame follows) and ``beats`` (only the
+first N beats are sent: a reset in the middle of the frame follows). Unchecked segments (``check=False``) still count
 beats and read ``status``.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from golden.iqlut import upscale_channel
 
 from .design import Design
 
-__all__ = ["Frame", "Segment", "expected_beats", "mismatch_report", "write_job"]
+__all__ = ["Frame", "Segment", "expected_beats", "mismatch_report", "received_frame", "write_job"]
 
 #: status bits of the top (hw.framing.INPUT_STATUS + misaligned)
 STATUS_BITS = {"bad_size": 1, "bad_last": 2, "bad_user": 4, "misaligned": 8}
@@ -54,6 +55,17 @@ class Segment:
     status_value: int = 0
     budget: int | None = None           # cycles; None: from the latency and the frame sizes
     meta: dict = field(default_factory=dict)
+
+
+def received_frame(lr: np.ndarray, short_rows=()) -> np.ndarray:
+    """The frame the design computes when ``lr`` is sent with each row in ``short_rows`` one pixel
+    short and the next start of frame follows: the pixels as sent, in order, re-cut into rows of
+    the configured width, completed with zeros (``hw.framing.InputFraming``). uint8 (H, W)."""
+    h, w = lr.shape
+    keep = np.ones((h, w), bool)
+    keep[list(short_rows), w - 1] = False
+    sent = lr[keep]
+    return np.concatenate([sent, np.zeros(h * w - sent.size, np.uint8)]).reshape(h, w)
 
 
 def expected_beats(design: Design, hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -104,7 +116,8 @@ def write_job(design: Design, segments: list, job_dir: Path, *, seed: int = 0,
             arrays[f"lr{k}"] = fr.lr
             if seg.check:
                 inter = {} if probes else None
-                hr = upscale_channel(gmodel, fr.lr, inter)
+                lr = fr.lr if fr.short_row is None else received_frame(fr.lr, [fr.short_row])
+                hr = upscale_channel(gmodel, lr, inter)
                 arrays[f"exp{k}"], arrays[f"flags{k}"] = expected_beats(design, hr)
                 if probes:
                     for p in design.probes:

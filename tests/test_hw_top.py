@@ -182,6 +182,41 @@ def test_top_input_framing_rules():
     assert status["v"] == {"bad_size": 1, "bad_last": 1, "bad_user": 0, "misaligned": 0}
 
 
+def test_top_resyncs_on_the_next_start_of_frame():
+    """A frame with two short lines (tlast one pixel early): bad_last; the next frame's tuser
+    arrives while the short frame still runs, so the design completes it with zeros (bad_user)
+    — its output is golden on exactly that frame (``sim.job.received_frame``) — and the next
+    frame, and the one after, are exact."""
+    from sim.job import received_frame
+    cfg, seed = MODELS["k3"]
+    model = random_model(cfg, seed=seed)
+    dut = IQLUT(model, max_width=MAX_WIDTH)
+    short, good, more = lr_frames(11, [(6, 9), (5, 9), (4, 9)])
+    beats = [b for n, b in enumerate(video_beats(short)) if n not in (9 * 2 + 8, 9 * 4 + 8)]
+    for n in (9 * 2 + 7, 9 * 4 + 7 - 1):
+        beats[n] = {**beats[n], "last": 1}
+    expect = []
+    for f in (received_frame(short, [2, 4]), good, more):
+        expect += block_beats(iqlut.upscale(model, f))
+    got, status = {}, {}
+
+    async def tb_in(ctx):
+        ctx.set(dut.width, 9)
+        ctx.set(dut.height, 6)
+        await send(ctx, dut.i, beats, random.Random(0), idle=0.2)
+        for f in (good, more):
+            ctx.set(dut.width, f.shape[1])
+            ctx.set(dut.height, f.shape[0])
+            await send(ctx, dut.i, video_beats(f), random.Random(1), idle=0.2)
+
+    async def tb_out(ctx):
+        got["o"] = await recv(ctx, dut.o, len(expect), random.Random(2), stall=0.3, max_cycles=20_000)
+        status["v"] = {k: ctx.get(getattr(dut.status, k)) for k in ("bad_size", "bad_last", "bad_user", "misaligned")}
+    run(dut, tb_in, tb_out)
+    assert first_mismatch(got["o"], expect) is None
+    assert status["v"] == {"bad_size": 0, "bad_last": 1, "bad_user": 1, "misaligned": 0}
+
+
 def test_top_validation():
     m = random_model(small_config(), 0)
     with pytest.raises(ValueError, match="max_width"):

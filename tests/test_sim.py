@@ -139,17 +139,24 @@ def test_reset_in_the_middle_of_a_frame(sim, small, tmp_path):
     assert_exact(small, job, result)
 
 
-def test_short_line_sets_bad_last_and_never_hangs(sim, small, tmp_path):
-    """Row 2 one pixel short (tlast on its new last pixel): the design counts the line from the
-    configured width, so ``status.bad_last`` goes up; the testbench ends the segment by its cycle
-    budget; after a reset the next frame is exact and the status clean."""
-    a, b = frames(4, [(6, 10), (7, 9)])
+def test_short_line_is_flagged_and_the_design_resyncs(sim, small, tmp_path):
+    """Row 2 one pixel short (tlast on its new last pixel): ``status.bad_last``. The next frame's
+    tuser arrives while the short frame still runs: the design completes it with zeros
+    (``bad_user``) — its HR output must be golden on exactly that frame
+    (``sim.job.received_frame``) — and the following frames are exact. A short frame that no
+    frame follows is never completed: the testbench ends that segment by its cycle budget (no
+    hang), a reset clears the state, and the next frame is exact with a clean status."""
+    a, b, c, d, e = frames(4, [(6, 10), (7, 9), (5, 16), (6, 10), (4, 7)])
+    both = STATUS_BITS["bad_last"] | STATUS_BITS["bad_user"]
     wait = 3 * small.latency(10) + 50
-    segs = [Segment("short", [Frame(a.lr, "short", short_row=2)], check=False, wait_cycles=wait,
-                    reset_after=3, status_mask=STATUS_BITS["bad_last"], status_value=STATUS_BITS["bad_last"]),
-            Segment("after-reset", [b], idle=0.2, stall=0.2)]
+    segs = [Segment("short-then-next", [Frame(a.lr, "short", short_row=2), b, c], idle=0.2, stall=0.2,
+                    status_mask=both, status_value=both),
+            Segment("short-alone", [Frame(d.lr, "short-alone", short_row=3)], check=False,
+                    wait_cycles=wait, reset_after=3, status_mask=STATUS_BITS["bad_last"],
+                    status_value=STATUS_BITS["bad_last"]),
+            Segment("after-reset", [e], idle=0.2, stall=0.2)]
     job, result = cosim(small, sim, segs, tmp_path, seed=7)
-    assert result["segments"][0]["beats_in"] == 6 * 10 - 1
+    assert result["segments"][1]["beats_in"] == 6 * 10 - 1
     assert_exact(small, job, result)
 
 
