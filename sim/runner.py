@@ -77,6 +77,10 @@ def missing(sim: str) -> str | None:
     """Why ``sim`` cannot run here (None if it can)."""
     if sim not in SIMULATORS:
         return f"unknown simulator {sim!r}; choose from {', '.join(SIMULATORS)}"
+    try:
+        import cocotb_tools.runner  # noqa: F401
+    except ImportError:
+        return "cocotb is not installed (pip install -e '.[sim]', which pins cocotb 2.1.0)"
     _ensure_path(sim)
     exe = {"icarus": ("iverilog", "vvp"), "verilator": ("verilator",)}[sim]
     for e in exe:
