@@ -90,19 +90,22 @@ def _probes(core) -> list:
 
 
 def _key(model: Model, max_width: int, output_order: str, rom_ports: str) -> str:
-    """Cache key of an emission: the model data, the build options and the generator's source."""
+    """Cache key of an emission: the model data, the build options and the sources of the
+    generator (``hw/``) and of the spec it derives every constant from (``golden/``)."""
     from hw.build import _digest
     h = hashlib.sha256(f"{_digest(model)} {max_width} {output_order} {rom_ports}".encode())
-    for src in sorted((Path(__file__).resolve().parent.parent / "hw").glob("*.py")):
-        h.update(src.read_bytes())
+    repo = Path(__file__).resolve().parent.parent
+    for src in sorted([*(repo / "hw").glob("*.py"), *(repo / "golden").glob("*.py")]):
+        h.update(src.read_bytes())      # golden.spec derives the widths the generator uses
     return h.hexdigest()[:20]
 
 
 def emit_design(model: Model, out_dir: Path, *, max_width: int = 1920,
                 output_order: str = "block", rom_ports: str = "dual") -> Design:
     """Emit ``model`` with ``hw.build.build`` into ``out_dir/<top>-<key>.v`` and describe it. The
-    text is cached by a key over the model data, the options and the ``hw/`` sources (the
-    emission takes ~30 s for iq_l8c8), so a rerun reuses it and the simulator build cache."""
+    text is cached by a key over the model data, the options and the ``hw/`` + ``golden/``
+    sources (the emission takes ~40 s for iq_l8c8), so a rerun reuses it and the simulator
+    build cache."""
     from hw.build import build, top_name
     from hw.top import IQLUT
     core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports)
