@@ -77,9 +77,8 @@ def missing(sim: str) -> str | None:
     """Why ``sim`` cannot run here (None if it can)."""
     if sim not in SIMULATORS:
         return f"unknown simulator {sim!r}; choose from {', '.join(SIMULATORS)}"
-    try:
-        import cocotb_tools.runner  # noqa: F401
-    except ImportError:
+    import importlib.util
+    if importlib.util.find_spec("cocotb_tools") is None:
         return "cocotb is not installed (pip install -e '.[sim]', which pins cocotb 2.1.0)"
     _ensure_path(sim)
     exe = {"icarus": ("iverilog", "vvp"), "verilator": ("verilator",)}[sim]
