@@ -4,7 +4,7 @@ HR pixel with ``golden``.
     python -m sim.run --model iq_l8c8 (--image PATH [PATH ...] | --set Set5) [--sim verilator|icarus]
                       [--crop WxH] [--data DIR] [--max-width 1920] [--output-order block|raster]
                       [--rom-ports dual|banked] [--idle P] [--stall P]
-                      [--probes] [--seed N] [--json PATH]
+                      [--probes] [--seed N] [--json PATH] [--waves PATH.fst|PATH.vcd]
 
 The Verilog is exactly what ``python -m hw.build --model M --emit verilog`` writes with the same
 ``--max-width`` (default 1920), ``--output-order`` and ``--rom-ports``, cached in ``build/sim/verilog`` by a key over the
@@ -37,6 +37,10 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["main", "run_images"]
+
+
+#: trace format each simulator writes (``--waves``)
+WAVE_SUFFIX = {"icarus": ".fst", "verilator": ".vcd"}
 
 
 class RunError(Exception):
@@ -139,16 +143,26 @@ class _Progress:
 def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "verilator",
                max_width: int = 1920, output_order: str = "block", rom_ports: str = "dual",
                idle: float = 0.0, stall: float = 0.0, probes: bool = False,
-               seed: int = 0, job_dir: Path | None = None, log=print, progress: bool = True) -> dict:
+               seed: int = 0, job_dir: Path | None = None, waves: Path | None = None, log=print,
+               progress: bool = True) -> dict:
     """Co-simulate ``images`` (label, uint8 LR array) through ``model``'s emitted Verilog. Returns
     a summary dict: per image (size, channels, LR/HR pixels, mismatches, cycles), totals, timing,
-    the Verilog's path and sha256, ``report`` (mismatch lines) and ``first_differing_probe``."""
+    the Verilog's path and sha256, ``report`` (mismatch lines) and ``first_differing_probe``.
+    ``waves``: write the trace of every signal there (``.fst`` from Icarus, ``.vcd`` from
+    Verilator; a separate, slower build)."""
     from .design import emit_design
     from .job import Segment, first_differing_probe, mismatch_report, write_job
     from .runner import CACHE, build, build_seconds, missing, run_job
     why = missing(sim)
     if why:
         raise RunError(why)
+    if waves is not None:
+        waves = Path(waves)
+        want = WAVE_SUFFIX[sim]
+        if waves.suffix != want:
+            raise RunError(f"--waves {waves}: {sim} writes {want} traces; name the file *{want}")
+        if not waves.parent.is_dir():
+            raise RunError(f"--waves {waves}: directory {waves.parent} does not exist")
     for label, img in images:
         if img.shape[1] > max_width:
             raise RunError(f"{label} is {img.shape[1]} LR pixels wide, more than the design's max width "
@@ -159,7 +173,7 @@ def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "veril
     t_emit = time.monotonic() - t0
     log(f"Verilog: {design.verilog} (sha256 {design.digest[:16]}..., top {design.top}, "
         f"max width {max_width}, {design.output_order} order, {rom_ports} ROM ports)")
-    bdir = build(design, sim, log=log)
+    bdir = build(design, sim, waves=waves is not None, log=log)
     segments = [Segment(label, _frames_of(label, img), idle=idle, stall=stall) for label, img in images]
     tmp = None
     if job_dir is None:
@@ -172,9 +186,12 @@ def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "veril
         ctx = _Progress(Path(job_dir) / "progress", total, f"{sim}") if progress else None
         if ctx:
             with ctx:
-                result = run_job(design, sim, job_dir)
+                result = run_job(design, sim, job_dir, waves=waves is not None)
         else:
-            result = run_job(design, sim, job_dir)
+            result = run_job(design, sim, job_dir, waves=waves is not None)
+        if waves is not None and result.get("waves"):
+            import shutil
+            shutil.move(result["waves"], waves)
         t_sim = time.monotonic() - t1
         report = mismatch_report(design, job, result)
         probe = first_differing_probe(design, job_dir, result) if probes else None
@@ -210,7 +227,8 @@ def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "veril
             "build_seconds": build_seconds(bdir), "sim_seconds": round(t_sim, 1),
             "testbench_seconds": round(result["wall_seconds"], 1),
             "lr_pixels_per_second": lr / result["wall_seconds"] if result["wall_seconds"] else None,
-            "ok": ok, "report": report, "first_differing_probe": probe}
+            "ok": ok, "report": report, "first_differing_probe": probe,
+            "waves": str(waves) if waves is not None and waves.exists() else None}
 
 
 def format_summary(s: dict) -> str:
@@ -236,6 +254,8 @@ def format_summary(s: dict) -> str:
         p = s["first_differing_probe"]
         lines.append(f"first differing internal stream: {p['probe']} (frame {p['frame']}, LR pixel "
                      f"{p.get('pixel')}, expected {p.get('expected')}, got {p.get('got')})")
+    if s.get("waves"):
+        lines.append(f"waves: {s['waves']}")
     lines.append("PASS: the Verilog equals golden on every pixel" if s["ok"] else "FAIL")
     return "\n".join(lines)
 
@@ -257,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--stall", type=float, default=0.0, help="tready stall probability per cycle")
     ap.add_argument("--probes", action="store_true", help="record internal streams; name the first differing block")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--waves", metavar="PATH", help="trace every signal into PATH (.fst for icarus, "
+                    ".vcd for verilator); large: use --crop")
     ap.add_argument("--json", metavar="PATH", help="also write the summary as JSON")
     return ap
 
@@ -273,6 +295,9 @@ def main(argv=None) -> int:
         if args.max_width < 1:
             raise RunError(f"--max-width must be >= 1, got {args.max_width}")
         crop = _parse_crop(args.crop)
+        if args.waves and Path(args.waves).suffix != WAVE_SUFFIX[args.sim]:
+            want = WAVE_SUFFIX[args.sim]
+            raise RunError(f"--waves {args.waves}: {args.sim} writes {want} traces; name the file *{want}")
         try:
             model = load_model(args.model)
         except (ModelFileError, ValueError, OSError) as e:
@@ -280,7 +305,7 @@ def main(argv=None) -> int:
         images = load_images(args.image, args.set, args.data, crop)
         summary = run_images(model, images, sim=args.sim, max_width=args.max_width,
                              output_order=args.output_order, rom_ports=args.rom_ports, idle=args.idle,
-                             stall=args.stall, probes=args.probes, seed=args.seed,
+                             stall=args.stall, probes=args.probes, seed=args.seed, waves=args.waves,
                              log=lambda m: print(m, file=sys.stderr, flush=True))
     except RunError as e:
         print(f"sim.run: error: {e}", file=sys.stderr)

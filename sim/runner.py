@@ -123,23 +123,27 @@ def _public_config(design: Design, path: Path) -> Path:
     return path
 
 
-def _build_key(design: Design, sim: str) -> str:
-    """Cache key of a simulator build: the Verilog, the flags, the public signals."""
+def _build_key(design: Design, sim: str, waves: bool = False) -> str:
+    """Cache key of a simulator build: the Verilog, the flags, the public signals, tracing."""
     import hashlib
     h = hashlib.sha256(design.digest.encode())
+    if waves:
+        h.update(b"waves")
     if sim == "verilator":
         h.update(" ".join(VERILATOR_ARGS + [VERILATOR_MAKE_VARS, "lean-public-2"]).encode())
         h.update(repr([(p.path, p.prefix) for p in design.probes]).encode())
     return h.hexdigest()[:16]
 
 
-def build(design: Design, sim: str, *, log=None) -> Path:
-    """Compile ``design`` for ``sim`` (cached by digest). Returns the build directory."""
+def build(design: Design, sim: str, *, waves: bool = False, log=None) -> Path:
+    """Compile ``design`` for ``sim`` (cached by digest). Returns the build directory.
+    ``waves``: a build that can record every signal (Icarus: an FST dump module; Verilator:
+    ``--trace``), kept apart from the plain build, which is faster."""
     why = missing(sim)
     if why:
         raise SimError(why)
     from cocotb_tools.runner import get_runner
-    bdir = CACHE / f"{sim}-{design.top}-{_build_key(design, sim)}"
+    bdir = CACHE / f"{sim}-{design.top}-{_build_key(design, sim, waves)}"
     ok = bdir / "build.ok"
     if ok.exists():
         return bdir
@@ -162,7 +166,8 @@ def build(design: Design, sim: str, *, log=None) -> Path:
         os.environ["MAKEFLAGS"] = f"{saved or ''} -- {VERILATOR_MAKE_VARS}".strip()
     try:
         runner.build(sources=sources, hdl_toplevel=design.top, build_dir=bdir,
-                     build_args=args, timescale=TIMESCALE, always=True, log_file=bdir / "build.log")
+                     build_args=args, timescale=TIMESCALE, always=True, waves=waves,
+                     log_file=bdir / "build.log")
     except (subprocess.CalledProcessError, SystemExit, RuntimeError) as e:
         tail = (bdir / "build.log").read_text()[-2000:] if (bdir / "build.log").exists() else ""
         raise SimError(f"{sim} build failed: {e}\n{tail}") from None
@@ -185,11 +190,13 @@ def build_seconds(bdir: Path) -> float | None:
         return None
 
 
-def run_job(design: Design, sim: str, job_dir: Path, *, log=None) -> dict:
+def run_job(design: Design, sim: str, job_dir: Path, *, waves: bool = False, log=None) -> dict:
     """Run the job in ``job_dir`` on ``sim``; returns the testbench's ``result.json`` plus
-    ``wall_total`` (seconds including the simulator's start-up) and ``log`` (its log file)."""
+    ``wall_total`` (seconds including the simulator's start-up), ``log`` (its log file) and,
+    with ``waves``, ``waves`` (the trace of every signal: ``waves.fst`` from Icarus,
+    ``dump.vcd`` from Verilator, in ``job_dir``; large — use small frames)."""
     from cocotb_tools.runner import get_runner
-    bdir = build(design, sim, log=log)
+    bdir = build(design, sim, waves=waves, log=log)
     job_dir = Path(job_dir).resolve()
     runner = _verilator_runner() if sim == "verilator" else get_runner(sim)
     env = {"IQLUT_SIM_JOB": str(job_dir),
@@ -197,9 +204,11 @@ def run_job(design: Design, sim: str, job_dir: Path, *, log=None) -> dict:
     t0 = time.monotonic()
     log_file = job_dir / "sim.log"
     try:
+        plusargs = [f"+dumpfile_path={job_dir / 'waves.fst'}"] if waves and sim == "icarus" else []
         runner.test(test_module="sim.tb_iqlut", hdl_toplevel=design.top, build_dir=bdir,
                     test_dir=job_dir, extra_env=env, hdl_toplevel_lang="verilog", timescale=TIMESCALE,
-                    results_xml=str(job_dir / "results.xml"), log_file=log_file)
+                    results_xml=str(job_dir / "results.xml"), log_file=log_file, waves=waves,
+                    plusargs=plusargs)
     except (subprocess.CalledProcessError, SystemExit, RuntimeError):
         pass        # the verdict is result.json; a crash leaves none (below)
     res_path = job_dir / "result.json"
@@ -209,4 +218,7 @@ def run_job(design: Design, sim: str, job_dir: Path, *, log=None) -> dict:
     result = json.loads(res_path.read_text())
     result["wall_total"] = time.monotonic() - t0
     result["log"] = str(log_file)
+    if waves:
+        trace = job_dir / ("waves.fst" if sim == "icarus" else "dump.vcd")
+        result["waves"] = str(trace) if trace.exists() else None
     return result

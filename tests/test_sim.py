@@ -242,6 +242,22 @@ def test_stream_rule_violation_is_caught(sim, small, tmp_path):
     assert any("AXI4-Stream rule" in line for line in mismatch_report(bad, job, result))
 
 
+def test_waves(sim, small, tmp_path):
+    """A traced build (``run_job(waves=True)``; ``sim.run --waves``): the run is still exact and
+    leaves a waveform of every signal — FST from Icarus, VCD from Verilator — naming the top's
+    ports and an inner block's."""
+    segs = [Segment("traced", frames(15, [(3, 4)]), stall=0.2)]
+    write_job(small, segs, tmp_path / "job", seed=15)
+    result = run_job(small, sim, tmp_path / "job", waves=True)
+    job = json.loads((tmp_path / "job" / "job.json").read_text())
+    assert_exact(small, job, result)
+    trace = Path(result["waves"])
+    assert trace.suffix == (".fst" if sim == "icarus" else ".vcd") and trace.stat().st_size > 10_000
+    if sim == "verilator":
+        text = trace.read_text(errors="replace")
+        assert "m_axis_tvalid" in text and "block1" in text
+
+
 def test_probes_agree_with_golden(sim, small, tmp_path):
     """The unmutated design: every probed internal stream equals golden's intermediates."""
     segs = [Segment("probes", frames(9, [(7, 9), (4, 16)]), idle=0.3, stall=0.3)]
@@ -295,7 +311,8 @@ def test_iq_l8c8_real_crops_under_stalls(sim, iq, tmp_path):
 # ------------------------------------------------------------------------------- the CLI
 
 def test_cli_image_through_icarus(small, tmp_path):
-    """``python -m sim.run --model FILE --image PNG --sim icarus``: exit 0, JSON with 0 mismatches."""
+    """``python -m sim.run --model FILE --image PNG --sim icarus --waves W.fst``: exit 0, JSON
+    with 0 mismatches, a waveform file."""
     need("icarus")
     from PIL import Image
 
@@ -304,13 +321,14 @@ def test_cli_image_through_icarus(small, tmp_path):
     rng = np.random.default_rng(11)
     png = tmp_path / "in.png"
     Image.fromarray(rng.integers(0, 256, (6, 9, 3)).astype(np.uint8), "RGB").save(png)
-    out = tmp_path / "s.json"
+    out, waves = tmp_path / "s.json", tmp_path / "w.fst"
     rc = main(["--model", str(path), "--image", str(png), "--sim", "icarus",
-               "--max-width", str(SMALL_WIDTH), "--stall", "0.2", "--json", str(out)])
+               "--max-width", str(SMALL_WIDTH), "--stall", "0.2", "--json", str(out), "--waves", str(waves)])
     assert rc == 0
     s = json.loads(out.read_text())
     assert s["ok"] and s["mismatches"] == 0 and s["hr_pixels"] == 16 * 6 * 9 * 3
     assert s["images"][0]["channels"] == 3 and s["cycles_per_lr_pixel"] > 1
+    assert s["waves"] == str(waves) and waves.stat().st_size > 10_000     # an FST trace
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -319,6 +337,7 @@ def test_cli_image_through_icarus(small, tmp_path):
     (["--set", "NoSuchSet", "--data", "."], "unknown set"),
     (["--model", "no_such_model", "--image", "x.png"], "cannot load model"),
     (["--image", "x.png", "--stall", "1.5"], "--stall"),
+    (["--image", "x.png", "--sim", "icarus", "--waves", "w.vcd"], "writes .fst"),
 ])
 def test_cli_user_errors(argv, message, capsys, tmp_path, monkeypatch):
     from sim.run import main
