@@ -201,3 +201,16 @@ def upscale(model: Model, lr: np.ndarray, intermediates: dict | None = None) -> 
         chans = list(ex.map(lambda c: upscale_channel(model, np.ascontiguousarray(lr[..., c])),
                             range(lr.shape[2])))
     return np.stack(chans, axis=-1)
+
+
+def received_frame(lr: np.ndarray, short_rows=()) -> np.ndarray:
+    """The frame the hardware upscales when the uint8 (H, W) frame ``lr`` is sent with each row in
+    ``short_rows`` one pixel short and the next start of frame follows: the pixels as sent, in
+    order, re-cut into rows of the configured width W and completed with zeros (the input framing
+    counts pixels from W and pads a frame cut short by the next ``tuser``; ``hw.framing``).
+    Returns uint8 (H, W)."""
+    h, w = lr.shape
+    keep = np.ones((h, w), bool)
+    keep[list(short_rows), w - 1] = False
+    sent = lr[keep]
+    return np.concatenate([sent, np.zeros(h * w - sent.size, np.uint8)]).reshape(h, w)

@@ -52,15 +52,9 @@ class Design:
     lanes: int
     width_bits: int
     latency: Callable[[int], int]     # cycles, first LR pixel in -> first beat out, at width W
-    frame_overhead: int
+    frame_cycles: Callable[[int, int], int]   # cycles of an H x W frame, steady state, no stalls
     digest: str
     probes: list = field(default_factory=list)
-
-    def frame_cycles(self, h: int, w: int) -> int:
-        """Cycles of an H x W frame without stalls (steady state)."""
-        d = self.frame_overhead
-        cycles = (h + d) * (w + d)
-        return max(cycles, 4 * h * w) if self.output_order == "raster" else cycles
 
 
 def _field(layout: data.StructLayout, name: str):
@@ -123,5 +117,5 @@ def emit_design(model: Model, out_dir: Path, *, max_width: int = 1920,
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     return Design(model=model, verilog=path, top=top, max_width=max_width,
                   output_order=output_order, rom_ports=rom_ports, lanes=core.lanes, width_bits=core.framing.width_bits,
-                  latency=core.latency, frame_overhead=core.max_lag, digest=digest,
+                  latency=core.latency, frame_cycles=core.frame_cycles, digest=digest,
                   probes=_probes(core))

@@ -5,7 +5,7 @@ HR beats computed by ``golden``, written as ``job.json`` + ``arrays.npz``; and t
 A *segment* is a run of frames streamed back to back with the given ``tvalid`` idle and ``tready``
 stall probabilities, then optionally a reset. Frame options: ``short_row`` (that row is sent one
 pixel short, with ``tlast`` on its new last pixel; the expectation is golden on
-``received_frame``, which holds when a next start of frame follows) and ``beats`` (only the
+``golden.iqlut.received_frame``, which holds when a next start of frame follows) and ``beats`` (only the
 first N beats are sent: a reset in the middle of the frame follows). Unchecked segments (``check=False``) still count
 beats and read ``status``.
 """
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from golden.iqlut import upscale_channel
+from golden.iqlut import received_frame, upscale_channel
 
 from .design import Design
 
-__all__ = ["Frame", "Segment", "expected_beats", "mismatch_report", "received_frame", "write_job"]
+__all__ = ["Frame", "Segment", "expected_beats", "mismatch_report", "write_job"]
 
 #: status bits of the top (hw.framing.INPUT_STATUS + misaligned)
 STATUS_BITS = {"bad_size": 1, "bad_last": 2, "bad_user": 4, "misaligned": 8}
@@ -55,17 +55,6 @@ class Segment:
     status_value: int = 0
     budget: int | None = None           # cycles; None: from the latency and the frame sizes
     meta: dict = field(default_factory=dict)
-
-
-def received_frame(lr: np.ndarray, short_rows=()) -> np.ndarray:
-    """The frame the design computes when ``lr`` is sent with each row in ``short_rows`` one pixel
-    short and the next start of frame follows: the pixels as sent, in order, re-cut into rows of
-    the configured width, completed with zeros (``hw.framing.InputFraming``). uint8 (H, W)."""
-    h, w = lr.shape
-    keep = np.ones((h, w), bool)
-    keep[list(short_rows), w - 1] = False
-    sent = lr[keep]
-    return np.concatenate([sent, np.zeros(h * w - sent.size, np.uint8)]).reshape(h, w)
 
 
 def expected_beats(design: Design, hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -130,7 +119,8 @@ def write_job(design: Design, segments: list, job_dir: Path, *, seed: int = 0,
                      "status_mask": seg.status_mask, "status_value": seg.status_value,
                      "budget": seg.budget or _budget(design, seg)})
     total = sum(len(arrays[f"exp{m['id']}"]) for m in frames_meta if f"exp{m['id']}" in arrays)
-    job = {"top": design.top, "expected_beats": total, "lanes": design.lanes, "order": design.output_order, "seed": seed,
+    job = {"top": design.top, "expected_beats": total, "lanes": design.lanes,
+           "order": design.output_order, "seed": seed,
            "segments": segs, "frames": frames_meta,
            "probes": [{"name": p.name, "path": list(p.path), "prefix": p.prefix} for p in design.probes]
            if probes else []}

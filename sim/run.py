@@ -153,9 +153,6 @@ def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "veril
     from .design import emit_design
     from .job import Segment, first_differing_probe, mismatch_report, write_job
     from .runner import CACHE, build, build_seconds, missing, run_job
-    why = missing(sim)
-    if why:
-        raise RunError(why)
     if waves is not None:
         waves = Path(waves)
         want = WAVE_SUFFIX[sim]
@@ -167,6 +164,9 @@ def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "veril
         if img.shape[1] > max_width:
             raise RunError(f"{label} is {img.shape[1]} LR pixels wide, more than the design's max width "
                            f"{max_width}: pass --max-width {img.shape[1]} or --crop")
+    why = missing(sim)
+    if why:
+        raise RunError(why)
     t0 = time.monotonic()
     design = emit_design(model, CACHE / "verilog", max_width=max_width, output_order=output_order,
                          rom_ports=rom_ports)

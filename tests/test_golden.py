@@ -344,3 +344,13 @@ def test_lut_bytes_and_budgets():
     for cfg in spec.CONFIGS.values():
         origins = [layer.origin for layer in cfg.blocks]
         assert origins == [0 if n % 2 == 0 else -1 for n in range(len(origins))]
+
+
+def test_received_frame_recuts_and_pads():
+    """A short row shifts every later pixel one place back; the frame ends in zeros."""
+    lr = np.arange(1, 13, dtype=np.uint8).reshape(3, 4)
+    got = iqlut.received_frame(lr, [0])
+    assert got.dtype == np.uint8
+    assert got.tolist() == [[1, 2, 3, 5], [6, 7, 8, 9], [10, 11, 12, 0]]
+    assert iqlut.received_frame(lr, [0, 2]).tolist() == [[1, 2, 3, 5], [6, 7, 8, 9], [10, 11, 0, 0]]
+    assert np.array_equal(iqlut.received_frame(lr), lr)

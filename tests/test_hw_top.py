@@ -185,9 +185,8 @@ def test_top_input_framing_rules():
 def test_top_resyncs_on_the_next_start_of_frame():
     """A frame with two short lines (tlast one pixel early): bad_last; the next frame's tuser
     arrives while the short frame still runs, so the design completes it with zeros (bad_user)
-    — its output is golden on exactly that frame (``sim.job.received_frame``) — and the next
-    frame, and the one after, are exact."""
-    from sim.job import received_frame
+    — its output is golden on exactly that frame (``golden.iqlut.received_frame``) — and the
+    next frame, and the one after, are exact."""
     cfg, seed = MODELS["k3"]
     model = random_model(cfg, seed=seed)
     dut = IQLUT(model, max_width=MAX_WIDTH)
@@ -196,7 +195,7 @@ def test_top_resyncs_on_the_next_start_of_frame():
     for n in (9 * 2 + 7, 9 * 4 + 7 - 1):
         beats[n] = {**beats[n], "last": 1}
     expect = []
-    for f in (received_frame(short, [2, 4]), good, more):
+    for f in (iqlut.received_frame(short, [2, 4]), good, more):
         expect += block_beats(iqlut.upscale(model, f))
     got, status = {}, {}
 
