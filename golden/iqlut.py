@@ -5,7 +5,7 @@ Block functions carry the names used in ``training/`` and ``hw/``: ``nuqd``, ``d
 
 Array conventions: activations are int32 arrays (C, H, W) of signed ``act_bits``-bit values; the LR
 input is uint8 (H, W) or (H, W, 3) (RGB: each channel independently); the HR output is uint8 of
-4x the size. Every intermediate value is checked against the bounds of ``golden.spec``'s interval
+``scale`` x the size (x2, x3, x4). Every intermediate value is checked against the bounds of ``golden.spec``'s interval
 analysis, so an overflow of a hardware register of the derived width is impossible unnoticed.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from .imageio import check_lr_array as check_lr
 from .modelfile import Model
-from .spec import BILINEAR_BITS, RECIP_SHIFT, round_shift
+from .spec import RECIP_SHIFT, bilinear_den, bilinear_phases, round_div, round_shift
 
 class BoundsError(AssertionError):
     """A value left the range that interval analysis derived for it: a bug in the spec or a model
@@ -131,49 +131,52 @@ def pixel_shuffle(acc: np.ndarray, scale: int) -> np.ndarray:
 
 
 def upsampler(x: np.ndarray, model: Model) -> np.ndarray:
-    """Upsampler: the EC of the last layer, pixel-shuffled. Returns int32 (4H, 4W), the HR residual
-    in units of 2^-shift pixel levels."""
+    """Upsampler: the EC of the last layer, pixel-shuffled. Returns int32 (sH, sW), the HR residual
+    in units of 2^-shift pixel levels (s = the model's scale)."""
     n = len(model.config.blocks)
     return pixel_shuffle(ec(x, model, n), model.config.scale)
 
 
 def _bilinear_taps(n: int, scale: int = 4):
-    """Per output index Y = 4 i + r: (index0, index1, w0, w1) with weights in 1/8, edges replicated.
-
-    The source coordinate is (Y + 0.5) / 4 - 0.5 = i + (2 r - 3) / 8."""
+    """Per output index Y = scale i + r, Y in 0..scale n - 1: (index0, index1, w0, w1), the two LR
+    taps (clamped to 0..n-1: replicate edges) and their weights over ``spec.bilinear_axis_den(scale)``
+    (``spec.bilinear_phases``: half-pixel centres, source coordinate (Y + 0.5) / scale - 0.5)."""
+    left, w0, w1 = bilinear_phases(scale)
     y = np.arange(n * scale)
     i, r = y // scale, y % scale
-    left = np.where(r < 2, i - 1, i)
-    w1 = np.array([5, 7, 1, 3])[r]            # weight of the right tap, eighths
-    i0 = np.clip(left, 0, n - 1)
-    i1 = np.clip(left + 1, 0, n - 1)
-    return i0, i1, 8 - w1, w1
+    i0 = i + left[r]
+    return np.clip(i0, 0, n - 1), np.clip(i0 + 1, 0, n - 1), w0[r], w1[r]
 
 
 def bilinear(lr: np.ndarray, scale: int = 4) -> np.ndarray:
-    """Bilinear x4 of a uint8 (H, W) image, exact in integers: int32 (4H, 4W) in units of 1/64 level.
+    """Bilinear x``scale`` of a uint8 (H, W) image, exact in integers: int32 (scale H, scale W) in
+    units of 1/D level, D = ``spec.bilinear_den(scale)`` (64 at x4, 16 at x2, 9 at x3).
 
-    Per axis the two taps have weights (3, 5), (1, 7), (7, 1), (5, 3) eighths for HR phase 0..3
-    (half-pixel centres, replicate edges); the 2-D weight is their product (1/64)."""
-    if scale != 4:
-        raise ValueError(f"bilinear: only x4 is specified, got {scale}")
+    Per axis two taps with weights over the axis denominator (x4: (3, 5), (1, 7), (7, 1), (5, 3)
+    eighths for HR phase 0..3; x2: (1, 3), (3, 1) quarters; x3: (1, 2), (3, 0), (2, 1) thirds), half-pixel
+    centres, replicate edges; the 2-D weight is their product. Equals D x
+    ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)`` exactly."""
     h, w = lr.shape
-    r0, r1, a0, a1 = _bilinear_taps(h)
-    c0, c1, b0, b1 = _bilinear_taps(w)
+    r0, r1, a0, a1 = _bilinear_taps(h, scale)
+    c0, c1, b0, b1 = _bilinear_taps(w, scale)
     p = lr.astype(np.int32)
-    rows = a0[:, None] * p[r0] + a1[:, None] * p[r1]           # (4H, W), eighths
-    return b0 * rows[:, c0] + b1 * rows[:, c1]                 # (4H, 4W), 64ths
+    rows = a0[:, None] * p[r0] + a1[:, None] * p[r1]           # (sH, W), axis denominators
+    return (b0 * rows[:, c0] + b1 * rows[:, c1]).astype(np.int32)   # (sH, sW), 1/D
 
 
-def combine(bil64: np.ndarray, up: np.ndarray, shift: int) -> np.ndarray:
-    """Final HR pixel: clamp((bil64 * 2^s + up * 2^6 + 2^(s+5)) >> (s+6), 0, 255) as uint8."""
-    total = (bil64.astype(np.int64) << shift) + (up.astype(np.int64) << BILINEAR_BITS)
-    return np.clip(round_shift(total, shift + BILINEAR_BITS), 0, 255).astype(np.uint8)
+def combine(bil: np.ndarray, up: np.ndarray, shift: int, scale: int = 4) -> np.ndarray:
+    """Final HR pixel: clamp(round_div(bil * 2^s + up * D, D * 2^s), 0, 255) as uint8, with bil the
+    bilinear skip in 1/D (D = ``spec.bilinear_den(scale)``) and up the upsampler output in 2^-s levels.
+    At x4 and x2 (D = 64, 16) the division is the shift (total + 2^(s+log2 D-1)) >> (s + log2 D)."""
+    den = bilinear_den(scale)
+    total = (bil.astype(np.int64) << shift) + up.astype(np.int64) * den
+    return np.clip(round_div(total, den << shift), 0, 255).astype(np.uint8)
 
 
 def upscale_channel(model: Model, lr: np.ndarray, intermediates: dict | None = None) -> np.ndarray:
-    """One uint8 (H, W) channel -> uint8 (4H, 4W). If ``intermediates`` is a dict it receives every
-    block's integer output ('block0'..), 'upsampler' (HR residual), 'bilinear' (64ths) and 'hr'."""
+    """One uint8 (H, W) channel -> uint8 (sH, sW), s = the model's scale. If ``intermediates`` is a
+    dict it receives every block's integer output ('block0'..), 'upsampler' (HR residual),
+    'bilinear' (in 1/``spec.bilinear_den``) and 'hr'."""
     x = input_activation(lr, model.config.act_bits)
     for n in range(len(model.config.blocks)):
         x = iq_block(x, model, n)
@@ -181,14 +184,15 @@ def upscale_channel(model: Model, lr: np.ndarray, intermediates: dict | None = N
             intermediates[f"block{n}"] = x
     up = upsampler(x, model)
     bil = bilinear(lr, model.config.scale)
-    hr = combine(bil, up, model.layers[-1].shift)
+    hr = combine(bil, up, model.layers[-1].shift, model.config.scale)
     if intermediates is not None:
         intermediates.update(upsampler=up, bilinear=bil, hr=hr)
     return hr
 
 
 def upscale(model: Model, lr: np.ndarray, intermediates: dict | None = None) -> np.ndarray:
-    """LR uint8 (H, W) or (H, W, 3) -> HR uint8 (4H, 4W[, 3]); RGB channels run independently.
+    """LR uint8 (H, W) or (H, W, 3) -> HR uint8 (sH, sW[, 3]), s = the model's scale; RGB channels
+    run independently.
 
     ``intermediates`` (grayscale only) receives the per-block integer outputs, see upscale_channel."""
     check_lr(lr)

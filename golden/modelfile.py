@@ -85,7 +85,7 @@ class Model:
         """Per layer: bit-widths and bounds from interval analysis of the actual LUTs."""
         n_blocks = len(self.config.blocks)
         return tuple(spec.layer_widths(c, p.lut, r, p.shift, self.config.act_bits, n == n_blocks,
-                                       p.gate, self.config.gate_bits)
+                                       p.gate, self.config.gate_bits, self.config.scale)
                      for n, (c, p, r) in enumerate(zip(self.config.layers, self.layers, self.recips)))
 
     @property

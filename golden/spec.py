@@ -17,7 +17,9 @@ Numbers, in short (A = ``act_bits``, F = ``frac_bits``, G = ``gate_bits``, E = `
   the image (replicate edges).
 * IQ-Block: y = clamp(round_shift(acc, shift), act range); gated: x' = x + ((g (y - x) + 2^(G-1)) >> G).
 * Upsampler: the same EC with scale^2 output channels, no clamp; pixel shuffle; added to the bilinear
-  x4 skip (weights in 1/8) at a common scale 2^(shift+6), rounded half up, clamped to [0, 255].
+  skip (integer weights over the common denominator D = ``bilinear_den(scale)``: 64 at x4, 16 at x2,
+  9 at x3) at the common scale D * 2^shift, rounded half up (``round_div``), clamped to [0, 255].
+* Scales: x2, x3, x4 (``SCALES``).
 """
 from __future__ import annotations
 
@@ -29,8 +31,44 @@ import numpy as np
 
 #: Extra bits of the NUQD per-segment reciprocal: R_i = floor(2^(F + RECIP_SHIFT) / width_i).
 RECIP_SHIFT = 10
-#: Bilinear x4 weights are multiples of 1/8 per axis, so a 2-D weight is a multiple of 1/64.
-BILINEAR_BITS = 6
+#: Supported upscaling factors.
+SCALES = (2, 3, 4)
+
+
+def bilinear_axis_den(scale: int) -> int:
+    """Per-axis denominator of the exact bilinear weights at ``scale``.
+
+    With half-pixel centres, HR index Y = s*i + r samples LR position i + (2r + 1 - s) / (2s): for an
+    even s the offset is an odd multiple of 1/(2s) (denominator 2s: 8 at x4, 4 at x2), for an odd s
+    an integer multiple of 1/s (denominator s: 3 at x3)."""
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    return 2 * scale if scale % 2 == 0 else scale
+
+
+def bilinear_den(scale: int) -> int:
+    """Common denominator D of the 2-D bilinear weights (a product of two axis weights): 64 at x4,
+    16 at x2, 9 at x3. ``golden.iqlut.bilinear`` returns D x the bilinear value, exactly."""
+    return bilinear_axis_den(scale) ** 2
+
+
+def bilinear_phases(scale: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per HR phase r in 0..scale-1: (left, w0, w1), int64 arrays of length ``scale``.
+
+    HR index Y = scale * i + r takes LR pixels i + left and i + left + 1 (left in {-1, 0}, indices
+    clamped to the image: replicate edges) with weights w0 + w1 = ``bilinear_axis_den(scale)``.
+    x4: w1 = 5, 7, 1, 3 (eighths); x2: w1 = 3, 1 (quarters); x3: w1 = 2, 0, 1 (thirds)."""
+    den = bilinear_axis_den(scale)
+    r = np.arange(scale, dtype=np.int64)
+    pos = (2 * r + 1 - scale) * den // (2 * scale)        # offset in 1/den LR pixels, exact
+    left = pos // den                                      # floor: -1 or 0
+    w1 = pos - left * den
+    return left, den - w1, w1
+
+
+#: log2 of the x4 bilinear denominator (64): weights are multiples of 1/8 per axis, 1/64 in 2-D.
+#: (x4 only; other scales: ``bilinear_den``.)
+BILINEAR_BITS = (bilinear_den(4) - 1).bit_length()
 #: Upper bound on any right shift stored in a model file.
 MAX_SHIFT = 16
 
@@ -47,6 +85,15 @@ def signed_bits(lo: int, hi: int) -> int:
 def unsigned_bits(hi: int) -> int:
     """Smallest n >= 1 such that [0, hi] fits in n unsigned bits."""
     return max(1, int(hi).bit_length())
+
+
+def round_div(v, d: int):
+    """v / d rounded half up, for d >= 1: floor((2 v + d) / (2 d)); Python ints or integer numpy
+    arrays. Equals ``round_shift(v, log2 d)`` when d is a power of two."""
+    d = int(d)
+    if d < 1:
+        raise ValueError(f"round_div: divisor must be >= 1, got {d}")
+    return (2 * v + d) // (2 * d)
 
 
 def round_shift(v, s: int):
@@ -133,8 +180,8 @@ def validate_config(cfg: ModelConfig) -> None:
     """Raise ValueError naming the field if the configuration is not supported by the spec."""
     def bad(field, msg):
         raise ValueError(f"config field '{field}': {msg}")
-    if cfg.scale != 4:
-        bad("scale", f"only x4 is supported, got {cfg.scale}")
+    if cfg.scale not in SCALES:
+        bad("scale", f"must be one of {SCALES}, got {cfg.scale}")
     if not 8 <= cfg.act_bits <= 12:
         bad("act_bits", f"must be in 8..12, got {cfg.act_bits}")
     if not 2 <= cfg.entry_bits <= 16:
@@ -174,7 +221,7 @@ def validate_config(cfg: ModelConfig) -> None:
 
 
 def _iq_config(name, n_blocks, channels, levels_first, levels, levels_up, frac_bits=5,
-               levels_all=None, kernel=2) -> ModelConfig:
+               kernel=2, scale=4) -> ModelConfig:
     def origin(n):
         # odd k: centred; even k: alternate so consecutive half-pixel shifts cancel
         return -((kernel - 1) // 2) if kernel % 2 else (0 if n % 2 == 0 else -(kernel - 1))
@@ -184,9 +231,9 @@ def _iq_config(name, n_blocks, channels, levels_first, levels, levels_up, frac_b
             c_in=1 if n == 0 else channels, c_out=channels,
             levels=levels_first if n == 0 else levels, frac_bits=frac_bits, kernel=kernel,
             origin=origin(n), gated=True))
-    up = LayerConfig(c_in=channels, c_out=16, levels=levels_up, frac_bits=frac_bits, kernel=kernel,
-                     origin=origin(n_blocks), gated=False)
-    return ModelConfig(name=name, blocks=tuple(blocks), upsampler=up)
+    up = LayerConfig(c_in=channels, c_out=scale * scale, levels=levels_up, frac_bits=frac_bits,
+                     kernel=kernel, origin=origin(n_blocks), gated=False)
+    return ModelConfig(name=name, blocks=tuple(blocks), upsampler=up, scale=scale)
 
 
 #: The named architectures. Byte budgets (LUT ROM) from the IQ-LUT paper are in ``BUDGETS``.
@@ -200,6 +247,11 @@ CONFIGS: dict[str, ModelConfig] = {
     "iq_l8c16": _iq_config("iq_l8c16", 8, 16, 16, 16, 11),
     # The ECNN baseline: 8-bit index (every activation value its own entry), no interpolation.
     "ecnn_l8c8": _iq_config("ecnn_l8c8", 8, 8, 256, 256, 256, frac_bits=0),
+    # iq_l8c8 at x2 and x3: the same blocks, an upsampler of scale^2 outputs.
+    # 512 + 7 * 4096 + 1280 = 30,464 B.
+    "iq_l8c8_x2": _iq_config("iq_l8c8_x2", 8, 8, 16, 16, 10, scale=2),
+    # 512 + 7 * 4096 + 2880 = 32,064 B.
+    "iq_l8c8_x3": _iq_config("iq_l8c8_x3", 8, 8, 16, 16, 10, scale=3),
 }
 
 #: LUT-ROM byte budgets from the paper (KB x 1024).
@@ -319,7 +371,7 @@ class LayerWidths:
 
 def layer_widths(layer: LayerConfig, lut: np.ndarray, recip: np.ndarray, shift: int,
                  act_bits: int, is_upsampler: bool, gate: int | None = None,
-                 gate_bits: int = 8) -> LayerWidths:
+                 gate_bits: int = 8, scale: int = 4) -> LayerWidths:
     """Interval analysis of one layer from its integer LUT (c_in, L, k, k, c_out).
 
     DPFI output lies between its two entries (see docs/fixed-point.md), so per output channel the
@@ -346,9 +398,12 @@ def layer_widths(layer: LayerConfig, lut: np.ndarray, recip: np.ndarray, shift: 
     else:
         gbits = 0
     if is_upsampler:
-        bil_max = 255 << BILINEAR_BITS
-        lo = int(acc_lo.min()) << BILINEAR_BITS
-        hi = (bil_max << shift) + (int(acc_hi.max()) << BILINEAR_BITS) + (1 << (shift + BILINEAR_BITS - 1))
+        # the final sum bil_D * 2^shift + acc * D (D = bilinear_den), and it plus the rounding
+        # addend ceil(D 2^shift / 2) of round_div
+        den = bilinear_den(scale)
+        bil_max = 255 * den
+        lo = int(acc_lo.min()) * den
+        hi = (bil_max << shift) + int(acc_hi.max()) * den + -(-(den << shift) // 2)
         out_bits = signed_bits(min(0, lo), hi)
     else:
         out_bits = act_bits

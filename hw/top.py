@@ -55,6 +55,9 @@ class IQLUT(wiring.Component):
             validate(model)
         except ModelFileError as e:
             raise ValueError(f"invalid model: {e}") from None
+        if model.config.scale != 4:
+            raise ValueError(f"the generator builds x4 designs only; model '{model.config.name}' is "
+                             f"x{model.config.scale}")
         if not isinstance(max_width, int) or isinstance(max_width, bool) or \
                 not 1 <= max_width <= MAX_WIDTH_LIMIT:
             raise ValueError(f"max_width must be an integer in 1..{MAX_WIDTH_LIMIT}, got {max_width!r}")

@@ -1,6 +1,8 @@
 """The golden integer model: each block on hand-worked cases, the vectorized model against a
 per-pixel transcription of docs/fixed-point.md, and the interval-analysis bounds on adversarial input."""
 import dataclasses
+import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -11,15 +13,15 @@ from golden.spec import LayerConfig, ModelConfig
 
 
 def small_config(name="t", channels=3, blocks=3, levels=(6, 5), levels_up=4, frac_bits=4, kernel=2,
-                 act_bits=8, entry_bits=8, gate_bits=8):
+                 act_bits=8, entry_bits=8, gate_bits=8, scale=4):
     bl = []
     for n in range(blocks):
         origin = -((kernel - 1) // 2) if kernel % 2 else (0 if n % 2 == 0 else -(kernel - 1))
         bl.append(LayerConfig(1 if n == 0 else channels, channels, levels[0] if n == 0 else levels[1],
                               frac_bits, kernel, origin, True))
-    up = LayerConfig(channels, 16, levels_up, frac_bits, kernel,
+    up = LayerConfig(channels, scale * scale, levels_up, frac_bits, kernel,
                      -((kernel - 1) // 2) if kernel % 2 else 0, False)
-    return ModelConfig(name, tuple(bl), up, 4, act_bits, entry_bits, gate_bits)
+    return ModelConfig(name, tuple(bl), up, scale, act_bits, entry_bits, gate_bits)
 
 
 # ------------------------------------------------------------------ per-pixel transcription of the spec
@@ -80,19 +82,26 @@ def ref_upscale(model: Model, lr: np.ndarray) -> np.ndarray:
                 new.append(ch)
             x = new
         else:
-            s = p.shift
-            hr = np.zeros((4 * H, 4 * W), np.uint8)
-            wts = {0: (-1, 3, 5), 1: (-1, 1, 7), 2: (0, 7, 1), 3: (0, 5, 3)}
-            for Y in range(4 * H):
-                dy, wy0, wy1 = wts[Y % 4]
-                ys = (min(max(Y // 4 + dy, 0), H - 1), min(max(Y // 4 + dy + 1, 0), H - 1))
-                for X in range(4 * W):
-                    dx, wx0, wx1 = wts[X % 4]
-                    xs = (min(max(X // 4 + dx, 0), W - 1), min(max(X // 4 + dx + 1, 0), W - 1))
-                    bil = sum(wy * wx * int(lr[yy, xx])
-                              for yy, wy in zip(ys, (wy0, wy1)) for xx, wx in zip(xs, (wx0, wx1)))
-                    up = acc[(Y % 4) * 4 + X % 4][Y // 4][X // 4]
-                    v = rshift(bil * (1 << s) + up * 64, s + 6)
+            s, S = p.shift, cfg.scale
+            # bilinear from first principles: HR Y samples LR (Y + 1/2) / S - 1/2 (exact fractions);
+            # weights over the common denominator D = den^2, den the smallest that makes them integers
+            den = 2 * S if S % 2 == 0 else S
+            D = den * den
+
+            def taps(Y, n):
+                u = Fraction(2 * Y + 1, 2 * S) - Fraction(1, 2)
+                i0 = math.floor(u)
+                w1 = (u - i0) * den
+                assert w1.denominator == 1
+                return ((min(max(i0, 0), n - 1), den - int(w1)), (min(max(i0 + 1, 0), n - 1), int(w1)))
+
+            hr = np.zeros((S * H, S * W), np.uint8)
+            for Y in range(S * H):
+                for X in range(S * W):
+                    bil = sum(wy * wx * int(lr[yy, xx]) for yy, wy in taps(Y, H) for xx, wx in taps(X, W))
+                    up = acc[(Y % S) * S + X % S][Y // S][X // S]
+                    num, d = bil * (1 << s) + up * D, D << s
+                    v = math.floor(Fraction(num, d) + Fraction(1, 2))      # round half up
                     hr[Y, X] = min(max(v, 0), 255)
             return hr
 
@@ -105,6 +114,10 @@ def ref_upscale(model: Model, lr: np.ndarray) -> np.ndarray:
     (small_config(entry_bits=10, channels=2, blocks=4), 4, (1, 1)),
     (small_config(channels=2, blocks=1), 5, (2, 9)),
     (small_config(entry_bits=16, channels=3, blocks=2), 6, (4, 5)),   # int32 EC arithmetic
+    (small_config(scale=2), 7, (5, 6)),
+    (small_config(scale=3), 8, (4, 5)),
+    (small_config(scale=3, kernel=3, channels=2, blocks=2), 9, (1, 3)),
+    (small_config(scale=2, frac_bits=0, levels=(256, 256), levels_up=256, channels=2, blocks=2), 10, (3, 2)),
 ])
 def test_vectorized_equals_per_pixel_spec(cfg, seed, shape):
     for extreme in (False, True):
@@ -207,6 +220,50 @@ def test_bilinear_hand_worked():
     np.testing.assert_array_equal(b[0], expect_row)
     const = np.full((3, 5), 77, np.uint8)
     assert np.all(iqlut.bilinear(const) == 77 * 64)
+
+
+def test_bilinear_phases_hand_worked():
+    """Per HR phase r: (left tap offset, w0, w1) over the axis denominator (8, 4, 3)."""
+    def table(scale):
+        return [tuple(int(v[r]) for v in spec.bilinear_phases(scale)) for r in range(scale)]
+    assert table(4) == [(-1, 3, 5), (-1, 1, 7), (0, 7, 1), (0, 5, 3)]
+    assert table(2) == [(-1, 1, 3), (0, 3, 1)]
+    assert table(3) == [(-1, 1, 2), (0, 3, 0), (0, 2, 1)]
+    assert [spec.bilinear_den(s) for s in (2, 3, 4)] == [16, 9, 64]
+    with pytest.raises(ValueError, match="scale"):
+        spec.bilinear_den(5)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (4, 1), (7, 9), (16, 13)])
+def test_bilinear_equals_torch_interpolate(scale, shape):
+    """golden's integer bilinear skip = D x F.interpolate(mode="bilinear", align_corners=False)
+    (to float64 rounding: thirds are not exact in binary; the integers are 1e-6 apart from it)."""
+    torch = pytest.importorskip("torch")
+    lr = np.random.default_rng(scale * 100 + shape[0] * 10 + shape[1]).integers(0, 256, shape, dtype=np.uint8)
+    ref = torch.nn.functional.interpolate(torch.tensor(lr, dtype=torch.float64)[None, None],
+                                          scale_factor=scale, mode="bilinear", align_corners=False)[0, 0]
+    got = iqlut.bilinear(lr, scale)
+    assert got.shape == (scale * shape[0], scale * shape[1]) and got.dtype == np.int32
+    assert np.abs(got - (ref * spec.bilinear_den(scale)).numpy()).max() < 1e-6
+
+
+def test_round_div():
+    v = np.arange(-300, 300)
+    for m in range(0, 8):
+        np.testing.assert_array_equal(spec.round_div(v, 1 << m), spec.round_shift(v, m))
+    assert [spec.round_div(x, 9) for x in (-14, -13, 0, 4, 5, 13, 14)] == [-2, -1, 0, 0, 1, 1, 2]
+    assert spec.round_div(9 * 7 + 4, 9) == 7 and spec.round_div(9 * 7 + 5, 9) == 8   # 7.44, 7.56
+    with pytest.raises(ValueError):
+        spec.round_div(3, 0)
+
+
+def test_combine_at_x3_divides_by_9_times_2_to_the_shift():
+    s = 2
+    bil = np.array([100 * 9, 100 * 9, 100 * 9 + 4, 100 * 9 + 5, 255 * 9, 0])   # ninths of a level
+    up = np.array([2, 1, 0, 0, 40, -40])                # quarters: +0.5, +0.25, 0, 0, +10, -10
+    # 100.5 -> 101, 100.25 -> 100, 100.44 -> 100, 100.56 -> 101, clamps
+    assert list(iqlut.combine(bil, up, s, 3)) == [101, 100, 100, 101, 255, 0]
 
 
 def test_pixel_shuffle_order():
@@ -338,6 +395,8 @@ def test_lut_bytes_and_budgets():
     assert spec.CONFIGS["iq_l12c8"].lut_bytes() == 51_200
     assert spec.CONFIGS["iq_l8c16"].lut_bytes() == 126_976
     assert spec.CONFIGS["ecnn_l8c8"].lut_bytes() == 598_016
+    assert spec.CONFIGS["iq_l8c8_x2"].lut_bytes() == 30_464
+    assert spec.CONFIGS["iq_l8c8_x3"].lut_bytes() == 32_064
     for name, budget in spec.BUDGETS.items():
         assert spec.CONFIGS[name].lut_bytes() <= budget
     # the anchors alternate so the half-pixel shifts of the 2x2 kernels cancel pairwise

@@ -120,7 +120,8 @@ def test_missing_param_key(saved):
 
 
 @pytest.mark.parametrize("mutate,field", [
-    (lambda c: c.update(scale=2), "config field 'scale'"),
+    (lambda c: c.update(scale=5), "config field 'scale'"),
+    (lambda c: c.update(scale=2), r"config field 'upsampler.c_out'"),   # x2 needs 4 outputs
     (lambda c: c.update(act_bits=6), "config field 'act_bits'"),
     (lambda c: c["blocks"][1].update(c_in=3), r"config field 'blocks\[1\].c_in'"),
     (lambda c: c["blocks"][0].update(levels=1), r"config field 'blocks\[0\].levels'"),
