@@ -1,19 +1,24 @@
-"""x4 super-resolution benchmark CLI.
+"""Super-resolution benchmark CLI (x2, x3, x4).
 
 Usage::
 
     python -m golden.eval --model NAME --data DIR --sets Set5 Set14 B100 \
         [--json OUT] [--save DIR] [--limit N] [--ref-luts DIR]
 
-Protocol (see :mod:`golden.metrics`): LR from
-``<DIR>/<set>/LR_bicubic_sym/X4/<name>x4.png`` and HR from
-``<DIR>/<set>/HR/<name>.png`` (HR cropped to a multiple of 4 at the bottom /
-right); the model runs on each RGB channel independently (a grayscale image is
-one channel); PSNR on unrounded BT.601 Y (offset 16) with a 4-px border,
+Protocol (see :mod:`golden.metrics`): HR from ``<DIR>/<set>/HR/<name>.png``
+cropped to a multiple of the scale s at the bottom / right; LR at x4 from
+``<DIR>/<set>/LR_bicubic_sym/X4/<name>x4.png`` (MATLAB bicubic files), at x2/x3
+made from the cropped HR by the MATLAB-exact bicubic ``imresize(hr, 1/s)`` of
+``golden.bicubic`` (the same recipe; at x4 it reproduces the files bit for
+bit); the model runs on each RGB channel independently (a grayscale image is
+one channel); PSNR on unrounded BT.601 Y (offset 16) with an s-px border,
 SSIM (11x11 Gaussian, sigma 1.5) on the whole Y image; grayscale images are
 scored as gray -> RGB.
 
-Models: ``bicubic`` (MATLAB-exact imresize x4, symmetric boundary),
+``--scale`` defaults to the model's own scale (4 for the published tables and
+bicubic).
+
+Models: ``bicubic`` (MATLAB-exact imresize, symmetric boundary),
 ``srlut`` (published SR-LUT-S x4 table, from ``--ref-luts``, default
 ``<repo>/../shared/reference_luts``), anything else is an IQ-LUT model
 resolved with ``golden.modelfile.load_model`` and run with
@@ -37,10 +42,24 @@ import numpy as np
 from . import metrics
 from .bicubic import imresize
 from .imageio import ImageError, load_image, save_image
+from .spec import SCALES
 
 SCALE = 4
 LR_SUBDIR = os.path.join("LR_bicubic_sym", "X4")
 HR_SUBDIR = "HR"
+
+#: the published tables run at x4 only
+X4_ONLY = ("srlut", "mulut", "tinylut")
+
+
+def protocol(scale: int) -> str:
+    """The protocol text recorded in a results JSON."""
+    lr = ("LR = <set>/LR_bicubic_sym/X4 (MATLAB bicubic, symmetric boundary)" if scale == SCALE else
+          f"LR = golden.bicubic.imresize(HR, 1/{scale}) (MATLAB-exact bicubic, symmetric boundary)")
+    return PROTOCOL.replace("x4; LR = <set>/LR_bicubic_sym/X4 (MATLAB bicubic, symmetric boundary)",
+                            f"x{scale}; {lr}").replace("a multiple of 4", f"a multiple of {scale}") \
+        .replace("a 4-px border", f"a {scale}-px border")
+
 
 PROTOCOL = (
     "x4; LR = <set>/LR_bicubic_sym/X4 (MATLAB bicubic, symmetric boundary); HR = <set>/HR "
@@ -67,10 +86,26 @@ def default_ref_luts_dir() -> str:
     return os.path.join(os.path.dirname(_REPO), "shared", "reference_luts")
 
 
+def portable_path(path: str) -> str:
+    """``path`` relative to the repository, '/'-separated (e.g. ``../shared/datasets``), so that a
+    results JSON names no machine-specific folder; the base name if no relative path exists."""
+    try:
+        rel = os.path.relpath(os.path.abspath(path), _REPO)
+    except ValueError:  # another drive (Windows)
+        return os.path.basename(os.path.normpath(path))
+    return rel.replace(os.sep, "/")
+
+
 def modcrop(img: np.ndarray, scale: int = SCALE) -> np.ndarray:
     """Crop the bottom/right so that H and W are multiples of ``scale``."""
     h, w = img.shape[:2]
     return img[: h - h % scale, : w - w % scale]
+
+
+def make_lr(hr: np.ndarray, scale: int) -> np.ndarray:
+    """LR of a uint8 HR image (H, W[, 3]) whose sides are multiples of ``scale``: MATLAB-exact
+    ``imresize(hr, 1/scale, 'bicubic')`` per channel (antialiased, symmetric boundary)."""
+    return per_channel(lambda ch: imresize(ch, 1 / scale, "symmetric"))(hr)
 
 
 def per_channel(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
@@ -84,10 +119,19 @@ def per_channel(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray]
     return run
 
 
-def make_model(name: str, ref_luts: str | None = None) -> Callable[[np.ndarray], np.ndarray]:
-    """Return a function uint8 LR (H, W[, 3]) -> uint8 HR (4H, 4W[, 3])."""
+def make_model(name: str, ref_luts: str | None = None,
+               scale: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """Return a function uint8 LR (H, W[, 3]) -> uint8 HR (sH, sW[, 3]); its ``scale`` attribute
+    (if set; else 4) is s. ``scale`` None = the model's own (bicubic: 4)."""
+    if scale is not None and scale not in SCALES:
+        raise EvalError(f"--scale must be one of {', '.join(map(str, SCALES))}, got {scale}")
     if name == "bicubic":
-        return per_channel(lambda ch: imresize(ch, SCALE, "symmetric"))
+        s = scale or SCALE
+        run = per_channel(lambda ch: imresize(ch, s, "symmetric"))
+        run.scale = s
+        return run
+    if name in X4_ONLY and scale not in (None, SCALE):
+        raise EvalError(f"model {name!r} is a published x4 table: it cannot run at x{scale}")
     if name == "srlut":
         from .srlut import DEFAULT_LUT_NAME, load_srlut, srlut_upscale
 
@@ -97,7 +141,18 @@ def make_model(name: str, ref_luts: str | None = None) -> Callable[[np.ndarray],
         except (OSError, ValueError) as exc:
             raise EvalError(f"cannot load the SR-LUT table: {exc}") from exc
         run = per_channel(lambda ch: srlut_upscale(ch, path))
-        run.info = {"lut_bytes": int(load_srlut(path).size), "table": path}  # int8 entries
+        run.info = {"lut_bytes": int(load_srlut(path).size), "table": portable_path(path)}  # int8 entries
+        return run
+    if name == "mulut":
+        from .mulut import load_mulut, lut_bytes, mulut_upscale
+
+        folder = ref_luts or default_ref_luts_dir()
+        try:
+            tables = load_mulut(folder)
+        except (OSError, ValueError) as exc:
+            raise EvalError(f"cannot load the MuLUT tables: {exc}") from exc
+        run = per_channel(lambda ch: mulut_upscale(ch, folder))
+        run.info = {"lut_bytes": lut_bytes(tables), "tables": "MuLUT-SDY-X2 (mulut_sdy_x2_x4_4bit_int8_*.npy)"}
         return run
     try:
         from .modelfile import load_model
@@ -108,20 +163,24 @@ def make_model(name: str, ref_luts: str | None = None) -> Callable[[np.ndarray],
         model = load_model(name)
     except (ValueError, OSError) as exc:
         raise EvalError(f"cannot load model: {exc}") from exc
+    if scale not in (None, model.config.scale):
+        raise EvalError(f"model {name!r} is x{model.config.scale}, not x{scale}")
     run = per_channel(lambda ch: upscale(model, ch))
+    run.scale = model.config.scale
     run.info = {"config": model.config.name, "lut_bytes": model.lut_bytes(),
                 "trained_iterations": model.meta.get("trained_iterations"), "meta": model.meta}
     return run
 
 
-def list_images(data: str, set_name: str) -> list[str]:
+def list_images(data: str, set_name: str, scale: int = SCALE) -> list[str]:
+    """Image names (HR stems) of a set; at x4 the LR file folder must exist too."""
     set_dir = os.path.join(data, set_name)
     if not os.path.isdir(set_dir):
         avail = sorted(d for d in os.listdir(data) if os.path.isdir(os.path.join(data, d)))
         raise EvalError(f"unknown set {set_name!r}: no directory {set_dir} (available: {', '.join(avail) or 'none'})")
     hr_dir = os.path.join(set_dir, HR_SUBDIR)
     lr_dir = os.path.join(set_dir, LR_SUBDIR)
-    for d in (hr_dir, lr_dir):
+    for d in (hr_dir, lr_dir) if scale == SCALE else (hr_dir,):
         if not os.path.isdir(d):
             raise EvalError(f"set {set_name!r}: missing directory {d}")
     names = sorted(f[:-4] for f in os.listdir(hr_dir) if f.lower().endswith(".png"))
@@ -146,18 +205,21 @@ def evaluate(
     limit: int | None = None,
     save_dir: str | None = None,
     ref_luts: str | None = None,
+    scale: int | None = None,
 ) -> dict:
-    """Run the benchmark and return the result dict (the JSON document)."""
+    """Run the benchmark and return the result dict (the JSON document). ``scale`` None: the
+    model's own."""
     if not os.path.isdir(data):
         raise EvalError(f"data directory not found: {data}")
-    image_lists = {s: list_images(data, s) for s in sets}  # check every set before running
-    run = make_model(model_name, ref_luts)
+    run = make_model(model_name, ref_luts, scale)
+    scale = getattr(run, "scale", SCALE)
+    image_lists = {s: list_images(data, s, scale) for s in sets}  # check every set before running
     result = {
         "model": model_name,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "scale": SCALE,
-        "protocol": PROTOCOL,
-        "data": os.path.abspath(data),
+        "scale": scale,
+        "protocol": protocol(scale),
+        "data": portable_path(data),
         "model_info": getattr(run, "info", {}),
         "sets": {},
     }
@@ -169,19 +231,19 @@ def evaluate(
             lr_path = os.path.join(data, s, LR_SUBDIR, f"{name}x{SCALE}.png")
             hr_path = os.path.join(data, s, HR_SUBDIR, f"{name}.png")
             try:
-                lr = load_image(lr_path)
-                hr = modcrop(load_image(hr_path))
+                hr = modcrop(load_image(hr_path), scale)
+                lr = load_image(lr_path) if scale == SCALE else make_lr(hr, scale)
             except ImageError as exc:
                 raise EvalError(str(exc)) from exc
-            if lr.ndim != hr.ndim or hr.shape[:2] != (lr.shape[0] * SCALE, lr.shape[1] * SCALE):
-                raise EvalError(f"{s}/{name}: LR {lr.shape} and HR {hr.shape} do not match at x{SCALE}")
+            if lr.ndim != hr.ndim or hr.shape[:2] != (lr.shape[0] * scale, lr.shape[1] * scale):
+                raise EvalError(f"{s}/{name}: LR {lr.shape} and HR {hr.shape} do not match at x{scale}")
             sr = np.asarray(run(lr))
             if sr.shape != hr.shape or sr.dtype != np.uint8:
                 raise EvalError(
                     f"{s}/{name}: model {model_name!r} returned {sr.dtype} {sr.shape}, expected uint8 {hr.shape}"
                 )
             per_image.append(
-                {"name": name, "psnr_y": metrics.psnr_y(sr, hr), "ssim_y": metrics.ssim_y(sr, hr)}
+                {"name": name, "psnr_y": metrics.psnr_y(sr, hr, border=scale), "ssim_y": metrics.ssim_y(sr, hr)}
             )
             if save_dir:
                 out_dir = os.path.join(save_dir, s)
@@ -217,12 +279,15 @@ def _write_json_atomic(path: str, doc: dict) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m golden.eval", description="x4 SR benchmark (PSNR/SSIM on Y).")
+    p = argparse.ArgumentParser(prog="python -m golden.eval", description="SR benchmark (PSNR/SSIM on Y), x2/x3/x4.")
     p.add_argument("--model", required=True, help="bicubic, srlut, or an IQ-LUT model name/path")
     p.add_argument("--data", default=None, help="dataset root (default: $IQLUT_DATA or <repo>/../shared/datasets)")
     p.add_argument("--sets", nargs="+", default=["Set5", "Set14", "B100"], help="set names under --data")
     p.add_argument("--json", dest="json_out", default=None, help="write results (per image and per set) to this JSON file")
     p.add_argument("--save", dest="save_dir", default=None, help="write SR PNGs to DIR/<set>/<name>.png")
+    p.add_argument("--scale", type=int, choices=SCALES, default=None,
+                   help="upscaling factor (default: the model's own; bicubic: 4); x2/x3 LR is made from HR "
+                        "by MATLAB-exact bicubic")
     p.add_argument("--limit", type=int, default=None, help="only the first N images of each set")
     p.add_argument("--ref-luts", default=None, help="folder of the published tables (default <repo>/../shared/reference_luts)")
     return p
@@ -235,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.limit is not None and args.limit < 1:
             raise EvalError(f"--limit must be >= 1, got {args.limit}")
         result = evaluate(args.model, data, args.sets, limit=args.limit, save_dir=args.save_dir,
-                          ref_luts=args.ref_luts)
+                          ref_luts=args.ref_luts, scale=args.scale)
     except EvalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
