@@ -5,7 +5,7 @@
     python docs/gen_tables.py --check    # exit 1 if docs/fixed-point.md is out of date
 
 The generated blocks in fixed-point.md sit between ``<!-- BEGIN generated: NAME -->`` and
-``<!-- END generated: NAME -->`` lines (NAME = configs, widths). Nothing is typed by hand: LUT
+``<!-- END generated: NAME -->`` lines (NAME = configs, widths, bilinear). Nothing is typed by hand: LUT
 bytes come from ``ModelConfig.lut_bytes()``, bit-widths from ``Model.widths``
 (``golden.spec.layer_widths``), including ``acc_round_bits`` and ``gate_bits`` (shown as — where the
 layer has no such sum: the upsampler has no block-output rounding, an ungated layer no gate).
@@ -13,6 +13,7 @@ layer has no such sum: the upsampler has no block-output rounding, an ungated la
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 from pathlib import Path
@@ -31,9 +32,9 @@ def _layer_bytes(layer: spec.LayerConfig, entry_bits: int) -> int:
 
 
 def configs_table() -> str:
-    rows = ["| config | blocks | C | k | L (block 0 / blocks 1.. / upsampler) | F | E | "
+    rows = ["| config | scale | blocks | C | k | L (block 0 / blocks 1.. / upsampler) | F | E | "
             "per-layer bytes c_in·L·k²·c_out·E/8 | `lut_bytes()` | budget | margin |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, cfg in spec.CONFIGS.items():
         b, up = cfg.blocks, cfg.upsampler
         total = cfg.lut_bytes()
@@ -52,7 +53,7 @@ def configs_table() -> str:
         budget = spec.BUDGETS.get(name)
         bud = f"{budget:,} ({budget // 1024} KiB)" if budget else "—"
         margin = f"{budget - total:,}" if budget else "—"
-        rows.append(f"| `{name}` | {len(b)} | {b[0].c_out} | {b[0].kernel} | {levels} | "
+        rows.append(f"| `{name}` | x{cfg.scale} | {len(b)} | {b[0].c_out} | {b[0].kernel} | {levels} | "
                     f"{b[0].frac_bits} | {cfg.entry_bits} | {' + '.join(terms)} | "
                     f"{total:,} | {bud} | {margin} |")
     return "\n".join(rows)
@@ -83,7 +84,26 @@ def widths_table(config: str = "iq_l8c8", seed: int = 0) -> str:
     return "\n".join(rows)
 
 
-TABLES = {"configs": configs_table, "widths": widths_table}
+def bilinear_table() -> str:
+    """Per scale and HR phase r: the two LR taps and their weights (``spec.bilinear_phases``)."""
+    rows = ["| scale | axis denominator | 2-D denominator D | phase r | coordinate i + (2r+1−σ)/(2σ) | "
+            "taps (before clamping) | weights (left, right) |",
+            "|---|---|---|---|---|---|---|"]
+    for scale in spec.SCALES:
+        den = spec.bilinear_axis_den(scale)
+        left, w0, w1 = spec.bilinear_phases(scale)
+        for r in range(scale):
+            num, d = 2 * r + 1 - scale, 2 * scale
+            g = math.gcd(abs(num), d) or d
+            off = "i" if num == 0 else f"i {'−' if num < 0 else '+'} {abs(num) // g}/{d // g}"
+            lt = "i" if left[r] == 0 else "i−1"
+            rt = "i+1" if left[r] == 0 else "i"
+            rows.append(f"| x{scale} | {den} | {den * den} | {r} | {off} | {lt}, {rt} | "
+                        f"{w0[r]}, {w1[r]} /{den} |")
+    return "\n".join(rows)
+
+
+TABLES = {"configs": configs_table, "widths": widths_table, "bilinear": bilinear_table}
 
 
 def render() -> dict[str, str]:
