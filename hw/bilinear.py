@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""Bilinear x4 skip path (``golden.iqlut.bilinear``)."""
+"""Bilinear skip path, x2 / x3 / x4 (``golden.iqlut.bilinear``)."""
 from __future__ import annotations
 
 from amaranth import Module, unsigned
@@ -17,34 +17,46 @@ from .streams import (
 )
 from .window import WindowGen
 
-__all__ = ["BIL_BITS", "Bilinear", "bilinear_phases"]
-
-SCALE = 4
-#: unsigned bits of a bilinear output (64ths of a grey level: 255 * 64 at most)
-BIL_BITS = spec.unsigned_bits(255 << spec.BILINEAR_BITS)
+__all__ = ["BIL_BITS", "Bilinear", "bil_bits", "bilinear_phases"]
 
 
-def bilinear_phases():
-    """Per HR phase r (0..3) along one axis: ((offset0, weight0), (offset1, weight1)), the two LR
-    taps relative to the LR pixel and their weights in eighths, read from
-    ``golden.iqlut._bilinear_taps`` on an interior pixel (the edges clamp, as the window does)."""
-    i0, i1, w0, w1 = iqlut._bilinear_taps(3, SCALE)
-    return tuple(((int(i0[SCALE + r]) - 1, int(w0[SCALE + r])), (int(i1[SCALE + r]) - 1, int(w1[SCALE + r])))
-                 for r in range(SCALE))
+def bil_bits(scale: int = 4) -> int:
+    """Unsigned bits of a bilinear output: at most 255 * D, D = ``spec.bilinear_den(scale)`` (x4: 14,
+    x2: 12, x3: 12)."""
+    return spec.unsigned_bits(255 * spec.bilinear_den(scale))
+
+
+#: unsigned bits of an x4 bilinear output (64ths of a grey level: 255 * 64 at most)
+BIL_BITS = bil_bits(4)
+
+
+def bilinear_phases(scale: int = 4):
+    """Per HR phase r (0..scale-1) along one axis: ((offset0, weight0), (offset1, weight1)), the two
+    LR taps relative to the LR pixel and their weights over ``spec.bilinear_axis_den(scale)``, read
+    from ``golden.iqlut._bilinear_taps`` on an interior pixel (the edges clamp, as the window does)."""
+    i0, i1, w0, w1 = iqlut._bilinear_taps(3, scale)
+    return tuple(((int(i0[scale + r]) - 1, int(w0[scale + r])), (int(i1[scale + r]) - 1, int(w1[scale + r])))
+                 for r in range(scale))
 
 
 class Bilinear(wiring.Component):
-    """Exact integer bilinear x4 with half-pixel centres and replicate edges: for every LR pixel q
-    (raster order) the 4 x 4 HR block bil64[r * 4 + c] (64ths, ``BIL_BITS`` unsigned) at HR pixels
-    (4 qy + r, 4 qx + c), same lane order as the upsampler. A 3 x 3 window (``WindowGen``, origin
-    -1, so tap (jy, jx) is source q + 1 - j), then rows first (eighths, 11 bits) and columns
-    (64ths), as golden: constant weights only, no multipliers. Ends in a skid buffer."""
+    """Exact integer bilinear x``scale`` (2, 3, 4) with half-pixel centres and replicate edges: for
+    every LR pixel q (raster order) the scale x scale HR block bil[r * scale + c] (in 1/D,
+    D = ``spec.bilinear_den(scale)``: 64ths at x4, 16ths at x2, ninths at x3; ``bil_bits(scale)``
+    unsigned) at HR pixels (scale qy + r, scale qx + c), same lane order as the upsampler. A 3 x 3
+    window (``WindowGen``, origin -1, so tap (jy, jx) is source q + 1 - j), then rows first (over the
+    axis denominator) and columns (over D), as golden: constant weights only, no multipliers. Ends
+    in a skid buffer."""
 
-    def __init__(self, max_width: int):
+    def __init__(self, max_width: int, scale: int = 4):
         check_positive_int("max_width", max_width)
+        if scale not in spec.SCALES:
+            raise ValueError(f"scale must be one of {spec.SCALES}, got {scale!r}")
+        self.scale = scale
         self.window = WindowGen(unsigned(8), 1, 3, -1, max_width)
-        self.phases = bilinear_phases()
-        out = data.StructLayout({"bil": data.ArrayLayout(unsigned(BIL_BITS), SCALE * SCALE), **FLAGS})
+        self.phases = bilinear_phases(scale)
+        self.bits = bil_bits(scale)
+        out = data.StructLayout({"bil": data.ArrayLayout(unsigned(self.bits), scale * scale), **FLAGS})
         self.skid = SkidBuffer(out)
         self.latency = self.window.latency + 2 + self.skid.latency
         self.line_buffer_bits = self.window.line_buffer_bits
@@ -63,16 +75,17 @@ class Bilinear(wiring.Component):
         def tap(dy, dx):                     # source q + (dy, dx), dy, dx in -1..1
             return taps[(1 - dy) * 3 + (1 - dx)][0]
 
-        # stage 1: vertical pass, eighths: rows[r][dx] for the three columns dx = -1, 0, 1
+        S, den = self.scale, spec.bilinear_axis_den(self.scale)
+        # stage 1: vertical pass, axis denominator: rows[r][dx] for the three columns dx = -1, 0, 1
         rows = [[pipe.reg(sum(wt * tap(dy, dx) for dy, wt in self.phases[r]),
-                          unsigned(spec.unsigned_bits(255 * 8)), name=f"rows{r}_{dx + 1}")
-                 for dx in (-1, 0, 1)] for r in range(SCALE)]
-        # stage 2: horizontal pass, 64ths
-        for r in range(SCALE):
-            for c in range(SCALE):
+                          unsigned(spec.unsigned_bits(255 * den)), name=f"rows{r}_{dx + 1}")
+                 for dx in (-1, 0, 1)] for r in range(S)]
+        # stage 2: horizontal pass, 1/D
+        for r in range(S):
+            for c in range(S):
                 v = sum(wt * rows[r][dx + 1] for dx, wt in self.phases[c])
-                m.d.comb += skid.i.p.bil[r * SCALE + c].eq(pipe.reg(v, unsigned(BIL_BITS),
-                                                                    name=f"bil{r}_{c}"))
+                m.d.comb += skid.i.p.bil[r * S + c].eq(pipe.reg(v, unsigned(self.bits),
+                                                                name=f"bil{r}_{c}"))
         m.d.comb += [skid.i.valid.eq(pipe.valid_chain(win.o.valid, 2)),
                      skid.i.p.eol.eq(pipe.reg(pipe.reg(win.o.p.eol, 1), 1)),
                      skid.i.p.eof.eq(pipe.reg(pipe.reg(win.o.p.eof, 1), 1))]

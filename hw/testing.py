@@ -116,19 +116,22 @@ def video_beats(lr) -> list:
             for y in range(h) for x in range(w)]
 
 
-def block_beats(hr) -> list:
-    """uint8 (4H, 4W) HR frame -> block-order output payloads: lane r * 4 + c = HR (4y + r, 4x + c)."""
-    h, w = hr.shape[0] // 4, hr.shape[1] // 4
-    return [{"data": [int(hr[4 * y + r, 4 * x + c]) for r in range(4) for c in range(4)],
+def block_beats(hr, scale: int = 4) -> list:
+    """uint8 (SH, SW) HR frame (S = ``scale``) -> block-order output payloads: lane r * S + c =
+    HR (S y + r, S x + c)."""
+    S = scale
+    h, w = hr.shape[0] // S, hr.shape[1] // S
+    return [{"data": [int(hr[S * y + r, S * x + c]) for r in range(S) for c in range(S)],
              "last": int(x == w - 1), "user": int(x == 0 and y == 0)}
             for y in range(h) for x in range(w)]
 
 
-def raster_beats(hr) -> list:
-    """uint8 (4H, 4W) HR frame -> raster-order output payloads, 4 pixels per beat."""
-    h4, w4 = hr.shape
-    return [{"data": [int(v) for v in hr[y, 4 * x:4 * x + 4]], "last": int(x == w4 // 4 - 1),
-             "user": int(x == 0 and y == 0)} for y in range(h4) for x in range(w4 // 4)]
+def raster_beats(hr, scale: int = 4) -> list:
+    """uint8 (SH, SW) HR frame (S = ``scale``) -> raster-order output payloads, S pixels per beat."""
+    S = scale
+    hs, ws = hr.shape
+    return [{"data": [int(v) for v in hr[y, S * x:S * x + S]], "last": int(x == ws // S - 1),
+             "user": int(x == 0 and y == 0)} for y in range(hs) for x in range(ws // S)]
 
 
 def stream_test(dut, inputs: dict, outputs: dict, *, seed: int = 0, idle: float = 0.3,

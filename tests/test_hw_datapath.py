@@ -26,6 +26,9 @@ CONFIGS = {
     "ecnn": small_config(frac_bits=0, levels=(256, 256), levels_up=256, channels=2),
     "e10": small_config(entry_bits=10, levels=(7, 2), levels_up=3),
     "iq_l8c8": spec.CONFIGS["iq_l8c8"],
+    "x2": small_config(scale=2),
+    "x3": small_config(scale=3, levels=(7, 2), levels_up=3),
+    "iq_l8c8_x3": spec.CONFIGS["iq_l8c8_x3"],
 }
 
 
@@ -218,18 +221,40 @@ def test_block_output_validation():
 # ------------------------------------------------------------------ combine
 
 @pytest.mark.parametrize("name,extreme", [("small", False), ("small", True), ("e10", True),
-                                          ("iq_l8c8", True)])
+                                          ("iq_l8c8", True), ("x2", True), ("x3", False), ("x3", True),
+                                          ("iq_l8c8_x3", True)])
 def test_combine_equals_golden(name, extreme):
     m = random_model(CONFIGS[name], seed=3, extreme=extreme)
-    w, s = m.widths[-1], m.layers[-1].shift
+    w, s, scale = m.widths[-1], m.layers[-1].shift, m.config.scale
+    den, lanes = spec.bilinear_den(scale), scale * scale
     rng = np.random.default_rng(0)
-    up = np.stack([rng.integers(lo, hi + 1, 40) for lo, hi in zip(w.acc_lo, w.acc_hi)], axis=1)
-    bil = rng.integers(0, 255 * 64 + 1, (40, 16))
-    up[0], bil[0] = np.array(w.acc_hi), 255 * 64        # the top of the interval
+    n = 40
+    up = np.stack([rng.integers(lo, hi + 1, n) for lo, hi in zip(w.acc_lo, w.acc_hi)], axis=1)
+    bil = rng.integers(0, 255 * den + 1, (n, lanes))
+    up[0], bil[0] = np.array(w.acc_hi), 255 * den        # the top of the interval
     up[1], bil[1] = np.array(w.acc_lo), 0
+    # totals around every rounding boundary (k + 1/2) D 2^s, near 0 and 255
+    for j, k in enumerate((0, 1, 127, 254, 255)):
+        t = (2 * k + 1) * den << s >> 1                     # the exact half (D 2^s is even unless s = 0 at x3)
+        bil[2 + 3 * j] = np.clip(t >> s, 0, 255 * den)
+        up[2 + 3 * j] = np.clip((t - (bil[2 + 3 * j] << s)) // den, w.acc_lo, w.acc_hi)
+        bil[3 + 3 * j], up[3 + 3 * j] = bil[2 + 3 * j], np.clip(up[2 + 3 * j] - 1, w.acc_lo, w.acc_hi)
+        bil[4 + 3 * j], up[4 + 3 * j] = np.clip(bil[2 + 3 * j] - 1, 0, None), up[2 + 3 * j]
     dut = Combine(m)
+    assert dut.lanes == lanes and (dut.divider is None) == (scale != 3)
     got = stream_test(dut, {"up": [{"acc": u.tolist(), "side": {"eol": k % 5 == 4, "eof": 0}} for k, u in enumerate(up)],
                             "bil": [{"bil": b.tolist(), "eol": k % 5 == 4, "eof": 0} for k, b in enumerate(bil)]},
-                      {"o": 40})["o"]
-    assert [g["data"] for g in got] == iqlut.combine(bil, up, s).tolist()
+                      {"o": n})["o"]
+    assert [g["data"] for g in got] == iqlut.combine(bil, up, s, scale).tolist()
     assert len(dut.total_signals[0]) == w.out_bits
+
+
+def test_divide_by_constant_is_exact_and_minimal():
+    from hw.output import divide_by_constant
+    for d in (3, 9, 36, 7, 64):
+        mult, k = divide_by_constant(d, 256 * d - 1)
+        u = np.arange(256 * d)
+        np.testing.assert_array_equal((u * mult) >> k, u // d)
+        if k:
+            m2 = -(-(1 << (k - 1)) // d)
+            assert not np.array_equal((u * m2) >> (k - 1), u // d)   # one bit less would not do

@@ -106,35 +106,43 @@ def test_upsampler_equals_golden(cfg):
     assert [g["acc"] for g in got] == expect
 
 
-def test_bilinear_equals_golden():
-    rng = np.random.default_rng(7)
+@pytest.mark.parametrize("scale", [4, 2, 3])
+def test_bilinear_equals_golden(scale):
+    rng = np.random.default_rng(7 + scale)
     fr = [rng.integers(0, 256, (1, h, w)).astype(np.uint8) for h, w in SIZES + [(5, 9)]]
     fr[-1][0, :, :] = 255
-    dut = Bilinear(MAX_WIDTH)
+    dut = Bilinear(MAX_WIDTH, scale)
     items = concat(pixel_beats(f) for f in fr)
     got = stream_test(dut, {"i": items}, {"o": len(items)}, seed=7)["o"]
     expect = []
+    S = scale
     for f in fr:
-        b = iqlut.bilinear(f[0])
+        b = iqlut.bilinear(f[0], scale)
         h, w = f.shape[1:]
-        expect += [{"bil": [int(b[4 * y + r, 4 * x + c]) for r in range(4) for c in range(4)],
+        expect += [{"bil": [int(b[S * y + r, S * x + c]) for r in range(S) for c in range(S)],
                     "eol": e, "eof": z} for (y, x), (e, z) in zip(np.ndindex(h, w), flags(h, w))]
     assert got == expect
-    assert dut.phases == (((-1, 3), (0, 5)), ((-1, 1), (0, 7)), ((0, 7), (1, 1)), ((0, 5), (1, 3)))
+    assert dut.phases == {
+        4: (((-1, 3), (0, 5)), ((-1, 1), (0, 7)), ((0, 7), (1, 1)), ((0, 5), (1, 3))),
+        2: (((-1, 1), (0, 3)), ((0, 3), (1, 1))),
+        3: (((-1, 1), (0, 2)), ((0, 3), (1, 0)), ((0, 2), (1, 1)))}[scale]
+    assert max(max(g["bil"]) for g in got) == 255 * {4: 64, 2: 16, 3: 9}[scale]   # the white frame
 
 
-def test_raster_order():
+@pytest.mark.parametrize("scale", [4, 2, 3])
+def test_raster_order(scale):
     rng = np.random.default_rng(8)
     sizes = [(2, 3), (1, 1), (3, 5), (1, 5), (4, 1)]
     blocks, expect = [], []
+    S = scale
     for h, w in sizes:
-        hr = rng.integers(0, 256, (4 * h, 4 * w))
-        blocks += [{"data": [int(hr[4 * y + r, 4 * x + c]) for r in range(4) for c in range(4)],
+        hr = rng.integers(0, 256, (S * h, S * w))
+        blocks += [{"data": [int(hr[S * y + r, S * x + c]) for r in range(S) for c in range(S)],
                     "eol": int(x == w - 1), "eof": int(x == w - 1 and y == h - 1)}
                    for y in range(h) for x in range(w)]
-        expect += [{"data": hr[y, 4 * x:4 * x + 4].tolist(), "eol": int(x == w - 1),
-                    "eof": int(x == w - 1 and y == 4 * h - 1)} for y in range(4 * h) for x in range(w)]
-    got = stream_test(RasterOrder(5), {"i": blocks}, {"o": len(expect)}, seed=8)["o"]
+        expect += [{"data": hr[y, S * x:S * x + S].tolist(), "eol": int(x == w - 1),
+                    "eof": int(x == w - 1 and y == S * h - 1)} for y in range(S * h) for x in range(w)]
+    got = stream_test(RasterOrder(5, scale), {"i": blocks}, {"o": len(expect)}, seed=8)["o"]
     assert got == expect
 
 
