@@ -34,11 +34,19 @@ PUBLISHED = [
 ECNN_PAPER = ("ECNN-L8C8 (paper)", 31.06)
 
 
+#: Published methods run here from their authors' tables (golden.srlut / golden.mulut): drawn as
+#: "measured", not "ours".
+BASELINES = {"srlut": "SR-LUT-S", "mulut": "MuLUT-SDY-X2", "tinylut": "TinyLUT-S"}
+
+
 def load_results(folder: Path) -> dict[str, dict]:
+    """The ``golden.eval`` JSONs in ``folder`` (other JSONs there, e.g. co-simulation summaries,
+    have no "sets" and are skipped)."""
     out = {}
     for p in sorted(folder.glob("*.json")):
         d = json.loads(p.read_text())
-        out[p.stem] = d
+        if isinstance(d, dict) and "sets" in d:
+            out[p.stem] = d
     return out
 
 
@@ -75,13 +83,16 @@ def plot_psnr_vs_bytes(results: dict[str, dict], out: Path) -> None:
         r = d["sets"].get("Set5")
         if not b or not r:
             continue
+        label = f"{BASELINES[name]} (measured)" if name in BASELINES else f"{name} (ours)"
         ax.scatter(b, r["psnr_y"], marker="o", color="tab:red", zorder=3)
-        ax.annotate(f"{name} (ours)", (b, r["psnr_y"]), textcoords="offset points", xytext=(5, 4),
-                    fontsize=8, color="tab:red")
+        right = b > 2e6  # near the right edge: label to the left of the point
+        ax.annotate(label, (b, r["psnr_y"]), textcoords="offset points", xytext=(-5 if right else 5, 4),
+                    ha="right" if right else "left", fontsize=8, color="tab:red")
     bic = results.get("bicubic")
     if bic:
         ax.axhline(bic["sets"]["Set5"]["psnr_y"], color="0.7", ls="--", lw=1)
-        ax.text(2e4, bic["sets"]["Set5"]["psnr_y"] + 0.03, "bicubic", fontsize=8, color="0.5")
+        ax.text(0.99, bic["sets"]["Set5"]["psnr_y"] + 0.03, "bicubic", fontsize=8, color="0.5",
+                ha="right", transform=ax.get_yaxis_transform())
     ax.set_xscale("log")
     ax.set_xlabel("LUT bytes (log scale)")
     ax.set_ylabel("Set5 PSNR-Y x4 (dB)")

@@ -154,6 +154,19 @@ def make_model(name: str, ref_luts: str | None = None,
         run = per_channel(lambda ch: mulut_upscale(ch, folder))
         run.info = {"lut_bytes": lut_bytes(tables), "tables": "MuLUT-SDY-X2 (mulut_sdy_x2_x4_4bit_int8_*.npy)"}
         return run
+    if name == "tinylut":
+        from . import tinylut
+
+        folder = os.path.join(ref_luts or default_ref_luts_dir(), "tinylut")
+        try:
+            tables = tinylut.load_tinylut(folder)
+            scales = tinylut.load_scales(tinylut.default_scales_path(folder))
+            tinylut.check_scales(tables, scales)
+        except (OSError, ValueError) as exc:
+            raise EvalError(f"cannot run TinyLUT: {exc}") from exc
+        run = per_channel(lambda ch: tinylut.tinylut_upscale(ch, scales, folder))
+        run.info = {"lut_bytes": tinylut.lut_bytes(tables), "tables": "TinyLUT-S (tinylut/*.npy + scales.json)"}
+        return run
     try:
         from .modelfile import load_model
         from .iqlut import upscale
