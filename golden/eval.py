@@ -20,7 +20,9 @@ bicubic).
 
 Models: ``bicubic`` (MATLAB-exact imresize, symmetric boundary),
 ``srlut`` (published SR-LUT-S x4 table, from ``--ref-luts``, default
-``<repo>/../shared/reference_luts``), anything else is an IQ-LUT model
+``<repo>/../shared/reference_luts``), ``mulut`` (MuLUT-SDY-X2 tables, same folder,
+``golden.mulut``), ``tinylut`` (TinyLUT-S tables in its ``tinylut/``; needs the model's
+clip scales, ``$TINYLUT_SCALES``, see ``golden.tinylut``), anything else is an IQ-LUT model
 resolved with ``golden.modelfile.load_model`` and run with
 ``golden.iqlut.upscale``.
 
@@ -293,7 +295,7 @@ def _write_json_atomic(path: str, doc: dict) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m golden.eval", description="SR benchmark (PSNR/SSIM on Y), x2/x3/x4.")
-    p.add_argument("--model", required=True, help="bicubic, srlut, or an IQ-LUT model name/path")
+    p.add_argument("--model", required=True, help="bicubic, srlut, mulut, tinylut, or an IQ-LUT model name/path")
     p.add_argument("--data", default=None, help="dataset root (default: $IQLUT_DATA or <repo>/../shared/datasets)")
     p.add_argument("--sets", nargs="+", default=["Set5", "Set14", "B100"], help="set names under --data")
     p.add_argument("--json", dest="json_out", default=None, help="write results (per image and per set) to this JSON file")
