@@ -58,16 +58,18 @@ class Segment:
 
 
 def expected_beats(design: Design, hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 (4H, 4W) HR frame -> (beats, lanes) uint8 lane data and (beats, 2) [last, user] flags
-    in the design's output order (block: lane r*4+c = HR (4y+r, 4x+c); raster: 4 pixels of a row)."""
-    H4, W4 = hr.shape
-    h, w = H4 // 4, W4 // 4
+    """uint8 (SH, SW) HR frame (S = the model's scale) -> (beats, lanes) uint8 lane data and
+    (beats, 2) [last, user] flags in the design's output order (block: lane r*S+c = HR (Sy+r, Sx+c);
+    raster: S pixels of a row)."""
+    S = design.model.config.scale
+    HS, WS = hr.shape
+    h, w = HS // S, WS // S
     if design.output_order == "block":
-        lanes = hr.reshape(h, 4, w, 4).transpose(0, 2, 1, 3).reshape(h * w, 16)
+        lanes = _blocks(hr, S)
         x = np.tile(np.arange(w), h)
     else:
-        lanes = hr.reshape(H4 * w, 4)
-        x = np.tile(np.arange(w), H4)
+        lanes = hr.reshape(HS * w, S)
+        x = np.tile(np.arange(w), HS)
     flags = np.zeros((len(lanes), 2), np.uint8)
     flags[:, 0] = x == w - 1
     flags[0, 1] = 1
@@ -131,12 +133,18 @@ def write_job(design: Design, segments: list, job_dir: Path, *, seed: int = 0,
     return job
 
 
+def _blocks(hr: np.ndarray, scale: int) -> np.ndarray:
+    """(S H, S W) HR-sized map -> (H W, S^2): LR raster order, lane r*S+c = (S y + r, S x + c)."""
+    h, w = hr.shape[0] // scale, hr.shape[1] // scale
+    return hr.reshape(h, scale, w, scale).transpose(0, 2, 1, 3).reshape(h * w, scale * scale)
+
+
 def _golden_lanes(x: np.ndarray, h: int, w: int) -> np.ndarray:
     """A golden intermediate -> (beats, lanes) int64 in LR raster order: (C, H, W) activations give
-    C lanes; an HR-sized (4H, 4W) map gives 16 lanes r*4+c."""
+    C lanes; an HR-sized (S H, S W) map gives S^2 lanes r*S+c."""
     if x.ndim == 3:
         return x.reshape(x.shape[0], h * w).T.astype(np.int64)
-    return x.reshape(h, 4, w, 4).transpose(0, 2, 1, 3).reshape(h * w, 16).astype(np.int64)
+    return _blocks(x, x.shape[0] // h).astype(np.int64)
 
 
 def _lanes(raw: int, offset: int, lanes: int, bits: int, signed: bool) -> list:
@@ -199,7 +207,8 @@ def mismatch_report(design: Design, job: dict, result: dict, limit: int = 10) ->
         if not seg["check"]:
             continue
         sizes = [frames[f["id"]] for f in seg["frames"]]
-        per = [m["h"] * m["w"] if design.output_order == "block" else 4 * m["h"] * m["w"] for m in sizes]
+        S = design.model.config.scale
+        per = [m["h"] * m["w"] if design.output_order == "block" else S * m["h"] * m["w"] for m in sizes]
         starts = np.cumsum([0] + per)
         for bad in res["first_mismatches"][:limit]:
             n = bad["beat"]
@@ -216,11 +225,11 @@ def mismatch_report(design: Design, job: dict, result: dict, limit: int = 10) ->
             if design.output_order == "block":
                 y, x = divmod(int(local), meta["w"])
                 where = f"LR pixel (y={y}, x={x})"
-                coords = [(4 * y + j // 4, 4 * x + j % 4) for j in range(16)]
+                coords = [(S * y + j // S, S * x + j % S) for j in range(S * S)]
             else:
                 Y, xb = divmod(int(local), meta["w"])
-                where = f"HR row {Y}, pixels x={4 * xb}..{4 * xb + 3}"
-                coords = [(Y, 4 * xb + j) for j in range(4)]
+                where = f"HR row {Y}, pixels x={S * xb}..{S * xb + S - 1}"
+                coords = [(Y, S * xb + j) for j in range(S)]
             diffs = [f"HR({c[0]},{c[1]}) exp {e} got {g}" for c, e, g in zip(coords, ex, gx) if e != g]
             flags = []
             if el != gl:
