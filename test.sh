@@ -3,7 +3,7 @@
 #
 #     bash test.sh [pytest args...]
 #
-# 1. installs the Debian packages iverilog and yosys if they are missing (apt-get, non-interactive;
+# 1. installs the Debian packages iverilog, yosys, g++ (and python3-dev for Debian's python) if missing (apt-get, non-interactive;
 #    skipped with a message when neither root nor sudo is available);
 # 2. installs this repository with its extras: python -m pip install -e '.[train,sim,dev,synth]'
 #    (torch is pinned in pyproject.toml; never install it unpinned; synth brings the pinned
@@ -54,6 +54,9 @@ if needs_venv; then USE_VENV=1; fi
 apt_pkgs=()
 command -v iverilog >/dev/null 2>&1 || apt_pkgs+=(iverilog)
 command -v yosys >/dev/null 2>&1 || apt_pkgs+=(yosys)
+command -v g++ >/dev/null 2>&1 || apt_pkgs+=(g++)   # training's C++ EC kernel (training/ec_table.py)
+"$PYTHON" -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' || apt_pkgs+=(python3-dev)
 if [[ $USE_VENV == 1 ]] && ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
     apt_pkgs+=(python3-venv)
 fi

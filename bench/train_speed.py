@@ -1,59 +1,98 @@
-"""Training-step speed of the EC formulations: ``python -m bench.train_speed [--config iq_l8c8]``.
+"""Training-step speed, old vs new EC, in the real loop: ``python -m bench.train_speed``.
 
-Times one QAT training step (forward + backward + Adam) of the hat-basis convolution and of the
-gather + blend formulation (training.model.ECLayer.impl), for the student config and the 256-level
-ECNN teacher, at the training batch (32 x 48 x 48 LR patches by default). Prints it/s; the figure
-that matters for training is PSNR per CPU-minute, which the run logs (runs/*/log.csv) give.
+The step is training.train's: real patches from ``training.data.PatchSampler`` on T91 + BSD200
+(batch 32 x 48 x 48 LR by default), the real loss (MSE / 255^2), Adam. Each config runs its old EC
+implementation (``hat``, the previous default, or ``gather`` for the 256-level ECNN whose hat tensor
+does not fit) and the new one (``table``: value table + fused C++ kernel, training/ec_table.py) on the
+same batches, steps interleaved (old, new, old, new, ...) so machine noise hits both alike; prints
+the median step time of each after warm-up and the ratio. ``--teacher`` also times the exact
+integer-mode forward of an ECNN (the distillation target) both ways. 1 thread by default, glibc
+malloc tuned as in training (training.train.tune_malloc).
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
 
 from golden import spec
+from golden.modelfile import random_model
+from training.data import PatchSampler, default_data_dir, load_pairs
 from training.model import IQLUT
+from training.train import tune_malloc
 
 
-def step_time(cfg_name: str, impl: str, batch: int, patch: int, steps: int, threads: int) -> float:
-    torch.set_num_threads(threads)
+def old_impl(cfg_name: str) -> str:
+    return "hat" if max(layer.levels for layer in spec.get_config(cfg_name).layers) <= 32 else "gather"
+
+
+def make_step(cfg_name: str, impl: str):
     torch.manual_seed(0)
     net = IQLUT(spec.get_config(cfg_name))
+    with torch.no_grad():
+        net.up.lut.normal_(0, 0.05)        # a zero upsampler would zero the gradients of every block
     for layer in net.layers:
         layer.impl = impl
     opt = torch.optim.Adam(net.parameters(), 1e-3)
-    lr = torch.randint(0, 256, (batch, 1, patch, patch)).float()
-    hr = torch.rand(batch, 1, 4 * patch, 4 * patch) * 255
-    times = []
-    for _ in range(steps + 1):
+
+    def step(lr, hr):
         t = time.perf_counter()
-        loss = torch.mean((net(lr, "qat") - hr) ** 2)
-        opt.zero_grad()
+        loss = torch.mean((net(lr, "qat") - hr) ** 2) / 255.0 ** 2
+        opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        times.append(time.perf_counter() - t)
-    return min(times[1:])
+        return time.perf_counter() - t
+    return step
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.train_speed")
-    p.add_argument("--configs", nargs="+", default=["iq_l8c8", "ecnn_l8c8"])
-    p.add_argument("--impls", nargs="+", default=["hat", "gather"])
+    p = argparse.ArgumentParser(prog="python -m bench.train_speed", description=__doc__.split("\n\n")[0])
+    p.add_argument("--configs", nargs="+", default=["iq_l8c8"], help=f"of {', '.join(spec.CONFIGS)}")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--patch", type=int, default=48)
-    p.add_argument("--steps", type=int, default=3)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=7, help="timed steps per implementation (median)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--teacher", action="store_true", help="also time an ECNN integer-mode forward")
+    p.add_argument("--data", default=None)
     a = p.parse_args(argv)
-    print(f"batch {a.batch} x {a.patch}x{a.patch} LR, {a.threads} threads, best of {a.steps} steps")
-    print(f"{'config':<12} {'impl':<8} {'s/step':>8} {'it/s':>7}")
+    tune_malloc()
+    torch.set_num_threads(a.threads)
+    pairs = load_pairs(a.data or default_data_dir(), ("T91", "BSD200"), cache_dir="runs/cache")
+    print(f"batch {a.batch} x {a.patch}x{a.patch} LR (T91+BSD200 patches), {a.threads} thread(s), "
+          f"median of {a.steps} interleaved steps after {a.warmup} warm-up")
+    print(f"{'config':<11} {'old':<7} {'s/step':>7} {'new':<6} {'s/step':>7} {'speed-up':>9}")
     for cfg in a.configs:
-        for impl in a.impls:
-            if impl == "hat" and spec.get_config(cfg).blocks[1].levels > 64:
-                print(f"{cfg:<12} {impl:<8} {'skipped (hat of 256 levels: ~0.6 GB per layer)':>8}")
-                continue
-            s = step_time(cfg, impl, a.batch, a.patch, a.steps, a.threads)
-            print(f"{cfg:<12} {impl:<8} {s:8.3f} {1 / s:7.2f}", flush=True)
+        old = old_impl(cfg)
+        steps = {impl: make_step(cfg, impl) for impl in (old, "table")}
+        sampler = PatchSampler(pairs, a.patch, seed=0)
+        times = {impl: [] for impl in steps}
+        for n in range(a.warmup + a.steps):
+            lr, hr = (torch.from_numpy(v) for v in sampler.batch(a.batch))
+            for impl, step in steps.items():
+                dt = step(lr, hr)
+                if n >= a.warmup:
+                    times[impl].append(dt)
+        to, tn = statistics.median(times[old]), statistics.median(times["table"])
+        print(f"{cfg:<11} {old:<7} {to:7.3f} {'table':<6} {tn:7.3f} {to / tn:8.1f}x", flush=True)
+    if a.teacher:
+        net = IQLUT.from_golden(random_model("ecnn_l8c8", 0))
+        lr, _ = (torch.from_numpy(v) for v in PatchSampler(pairs, a.patch, seed=1).batch(a.batch))
+        res = {}
+        for impl in ("gather", "table"):
+            for layer in net.layers:
+                layer.impl = impl
+            ts = []
+            for _ in range(1 + max(1, a.steps // 2)):
+                t = time.perf_counter()
+                with torch.no_grad():
+                    net(lr, "int")
+                ts.append(time.perf_counter() - t)
+            res[impl] = statistics.median(ts[1:])
+        print(f"ECNN teacher int forward: exact gather {res['gather']:.3f} s, table {res['table']:.3f} s "
+              f"({res['gather'] / res['table']:.1f}x)")
     return 0
 
 

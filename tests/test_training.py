@@ -106,25 +106,54 @@ def test_export_round_trip(tmp_path):
 
 
 def test_train_smoke_and_resume_gives_same_state(tmp_path):
-    """Training 6 iterations straight equals 3 + resume + 3: same tables, same optimizer state."""
+    """Training 6 iterations straight equals 3 + resume + 3: same tables, same optimizer state; also
+    when resuming from the small --save-to copy into a new run directory."""
     need_data()
     from training import train
     common = ["--config", "iq_l8c8", "--data", str(DATA), "--batch", "2", "--patch", "16",
               "--val-every", "1000", "--no-progress", "--threads", "1", "--warmup", "2",
               "--train-sets", "T91"]
     assert train.main(common + ["--iters", "6", "--out", str(tmp_path / "a")]) == 0
-    assert train.main(common + ["--iters", "3", "--out", str(tmp_path / "b")]) == 0
+    saved = tmp_path / "checkpoints" / "b.pt"
+    assert train.main(common + ["--iters", "3", "--out", str(tmp_path / "b"), "--save-to", str(saved)]) == 0
+    assert saved.stat().st_size < 500_000            # tables + Adam state of 34 KB of LUT
     # the schedule depends on --iters: resume the 3-iteration run under the 6-iteration schedule
-    st = torch.load(tmp_path / "b" / "ckpt.pt", weights_only=False)
-    st["args"]["iters"] = 6
-    torch.save(st, tmp_path / "b" / "ckpt.pt")
+    for path in (tmp_path / "b" / "ckpt.pt", saved):
+        st = torch.load(path, weights_only=False)
+        st["args"]["iters"] = 6
+        torch.save(st, path)
     assert train.main(common + ["--iters", "6", "--out", str(tmp_path / "b"), "--resume"]) == 0
+    assert train.main(common + ["--iters", "6", "--out", str(tmp_path / "c"), "--resume", str(saved)]) == 0
     a = torch.load(tmp_path / "a" / "ckpt.pt", weights_only=False)
-    b = torch.load(tmp_path / "b" / "ckpt.pt", weights_only=False)
-    assert a["iter"] == b["iter"] == 6
-    for k in a["net"]:
-        assert torch.equal(a["net"][k], b["net"][k]), k
-    assert a["sampler"] == b["sampler"]
+    for run in ("b", "c"):
+        b = torch.load(tmp_path / run / "ckpt.pt", weights_only=False)
+        assert a["iter"] == b["iter"] == 6
+        for k in a["net"]:
+            assert torch.equal(a["net"][k], b["net"][k]), (run, k)
+        assert a["sampler"] == b["sampler"]
+    assert train.main(common + ["--iters", "6", "--out", str(tmp_path / "d"),
+                                "--resume", str(tmp_path / "nope.pt")]) == 2
+
+
+def test_validation_is_a_held_out_split_of_whole_training_images(tmp_path):
+    """No channel of a held-out image reaches the patch sampler; log.csv has the validation PSNR
+    (and no test-set column unless --test-set)."""
+    need_data()
+    import csv
+    from training import train
+    from training.data import load_pairs
+    pairs = load_pairs(DATA, ("T91", "BSD200"), cache_dir=tmp_path / "cache", limit=62, with_image=True)
+    tr, held = train.split_holdout(pairs)
+    held_images = {img for _, _, img in pairs if img % train.HOLDOUT_EVERY == 0}
+    assert len(held_images) == 3 and len(held) == sum(1 for p in pairs if p[2] in held_images)
+    train_ids = {id(lr) for lr, _ in tr}
+    assert not any(id(lr) in train_ids for lr, _, img in pairs if img in held_images)
+    assert len(tr) + len(held) == len(pairs)
+    assert train.main(["--config", "iq_l8c8", "--data", str(DATA), "--batch", "2", "--patch", "12",
+                       "--iters", "2", "--val-every", "1", "--no-progress", "--threads", "1",
+                       "--train-sets", "T91", "--nuqd-search-at", "0", "--out", str(tmp_path / "r")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "r" / "log.csv")))
+    assert len(rows) == 2 and all(15 < float(r["val_psnr"]) < 60 and r["test_psnr_y"] == "" for r in rows)
 
 
 def test_export_cli(tmp_path):
@@ -190,25 +219,65 @@ def test_nuqd_resample_preserves_function_and_search_never_hurts():
 
 
 def test_distillation_from_a_golden_teacher(tmp_path):
-    """--teacher runs any golden model file in exact integer mode as the distillation target."""
+    """--teacher runs any golden model file in exact integer mode as the distillation target: the
+    distillation term changes the trained tables, and --kd 0 equals training without a teacher."""
     need_data()
     from golden.modelfile import save_model
     from training import train
     teacher = save_model(random_model("ecnn_l8c8", 0), tmp_path / "teacher.npz")
-    assert train.main(["--config", "iq_l8c8", "--data", str(DATA), "--batch", "2", "--patch", "12",
-                       "--iters", "2", "--no-progress", "--threads", "1", "--train-sets", "T91",
-                       "--teacher", str(teacher), "--kd", "3.0", "--out", str(tmp_path / "r")]) == 0
-    assert (tmp_path / "r" / "ckpt.pt").exists()
+    common = ["--config", "iq_l8c8", "--data", str(DATA), "--batch", "2", "--patch", "12", "--iters", "2",
+              "--no-progress", "--threads", "1", "--train-sets", "T91", "--nuqd-search-at", "0"]
+    assert train.main(common + ["--teacher", str(teacher), "--kd", "3.0", "--out", str(tmp_path / "kd")]) == 0
+    assert train.main(common + ["--teacher", str(teacher), "--kd", "0", "--out", str(tmp_path / "kd0")]) == 0
+    assert train.main(common + ["--out", str(tmp_path / "plain")]) == 0
+    kd, kd0, plain = (torch.load(tmp_path / r / "ckpt.pt", weights_only=False)["net"] for r in ("kd", "kd0", "plain"))
+    assert all(torch.equal(kd0[k], plain[k]) for k in plain)
+    assert not all(torch.equal(kd[k], plain[k]) for k in plain)
 
 
 def test_init_from_checkpoint_counts_prior_iterations(tmp_path):
+    """--init CKPT starts from that checkpoint's tables (checked with a zero learning rate) and
+    counts its iterations."""
     need_data()
     from training import export, train
     common = ["--config", "iq_l8c8", "--data", str(DATA), "--batch", "2", "--patch", "12",
               "--no-progress", "--threads", "1", "--train-sets", "T91", "--nuqd-search-at", "0"]
     assert train.main(common + ["--iters", "2", "--out", str(tmp_path / "a")]) == 0
-    assert train.main(common + ["--iters", "3", "--out", str(tmp_path / "b"),
+    assert train.main(common + ["--iters", "3", "--lr", "0", "--out", str(tmp_path / "b"),
                                 "--init", str(tmp_path / "a" / "ckpt.pt")]) == 0
+    a, b = (torch.load(tmp_path / r / "ckpt.pt", weights_only=False) for r in ("a", "b"))
+    for k in a["net"]:
+        assert torch.equal(a["net"][k], b["net"][k]), k
     assert export.main([str(tmp_path / "b" / "ckpt.pt"), "--out", str(tmp_path / "m.npz")]) == 0
     meta = load_model(tmp_path / "m.npz").meta
     assert meta["trained_iterations"] == 5 and len(meta["earlier_stages"]) == 1
+
+
+def test_init_from_a_model_file_restores_tables_grids_shifts_gates(tmp_path):
+    """--init models/NAME.npz: after training at a zero learning rate the exported file has exactly
+    the original file's tables, NUQD grids and (a, b), shifts and gates."""
+    need_data()
+    from golden.modelfile import save_model
+    from training import export, train
+    import dataclasses
+    src = random_model("iq_l8c8", 7)
+    # a hand-moved grid point: the grid is not the one (a, b) would give
+    layers = list(src.layers)
+    g = layers[1].grid.copy()
+    j = next(i for i in range(1, len(g) - 1) if g[i] - g[i - 1] >= 3 and g[i + 1] - g[i] >= 3)
+    g[j] += 1
+    layers[1] = dataclasses.replace(layers[1], grid=g)
+    src = dataclasses.replace(src, layers=tuple(layers))
+    assert not np.array_equal(g, spec.nuqd_grid(layers[1].nuqd_a, layers[1].nuqd_b, len(g), 8))
+    src_path = save_model(src, tmp_path / "src.npz")
+    common = ["--data", str(DATA), "--batch", "2", "--patch", "12", "--iters", "1", "--lr", "0",
+              "--no-progress", "--threads", "1", "--train-sets", "T91", "--nuqd-search-at", "0"]
+    assert train.main(common + ["--config", "iq_l8c8", "--init", str(src_path), "--out", str(tmp_path / "r")]) == 0
+    assert export.main([str(tmp_path / "r" / "ckpt.pt"), "--out", str(tmp_path / "back.npz")]) == 0
+    back = load_model(tmp_path / "back.npz")
+    for n, (p, q) in enumerate(zip(src.layers, back.layers)):
+        np.testing.assert_array_equal(q.lut, p.lut, err_msg=f"layer {n}")
+        np.testing.assert_array_equal(q.grid, p.grid, err_msg=f"layer {n}")
+        assert (q.nuqd_a, q.nuqd_b, q.shift, q.gate) == (p.nuqd_a, p.nuqd_b, p.shift, p.gate), n
+    # the wrong architecture is a user error
+    assert train.main(common + ["--config", "iq_l12c8", "--init", str(src_path), "--out", str(tmp_path / "x")]) == 2

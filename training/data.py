@@ -40,28 +40,41 @@ def hr_files(data_dir: Path, sets=TRAIN_SETS) -> list[Path]:
     return files
 
 
-def load_pairs(data_dir: Path, sets=TRAIN_SETS, cache_dir: Path | None = None, limit: int | None = None):
-    """List of (lr uint8 (h, w), hr uint8 (4h, 4w)) single-channel pairs, cached as one .npz."""
+def load_pairs(data_dir: Path, sets=TRAIN_SETS, cache_dir: Path | None = None, limit: int | None = None,
+               with_image: bool = False):
+    """List of (lr uint8 (h, w), hr uint8 (4h, 4w)) single-channel pairs, cached as one .npz.
+
+    With ``with_image`` each item is (lr, hr, image): the index of its file in ``hr_files`` (the
+    channels of one RGB image share it), to split by whole images."""
     files = hr_files(data_dir, sets)[:limit]
     key = hashlib.sha1("|".join(f"{p.name}:{p.stat().st_size}" for p in files).encode()).hexdigest()[:12]
     cache = Path(cache_dir) / f"pairs_{key}.npz" if cache_dir else None
+    pairs, image = None, None
     if cache and cache.exists():
         z = np.load(cache)
         n = len([k for k in z.files if k.startswith("lr")])
-        return [(z[f"lr{i}"], z[f"hr{i}"]) for i in range(n)]
-    pairs = []
-    for p in files:
-        img = modcrop(load_image(p))
-        chans = [img] if img.ndim == 2 else [img[..., c] for c in range(img.shape[2])]
-        for ch in chans:
-            ch = np.ascontiguousarray(ch)
-            pairs.append((imresize(ch, 0.25, "symmetric"), ch))
-    if cache:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, **{f"lr{i}": lr for i, (lr, _) in enumerate(pairs)},
-                 **{f"hr{i}": hr for i, (_, hr) in enumerate(pairs)})
-        os.replace(tmp, cache)
+        pairs = [(z[f"lr{i}"], z[f"hr{i}"]) for i in range(n)]
+        image = z["image"] if "image" in z.files else None
+    if pairs is None or image is None:
+        if pairs is None:
+            pairs = []
+            for p in files:
+                img = modcrop(load_image(p))
+                chans = [img] if img.ndim == 2 else [img[..., c] for c in range(img.shape[2])]
+                pairs += [(imresize(np.ascontiguousarray(ch), 0.25, "symmetric"), np.ascontiguousarray(ch))
+                          for ch in chans]
+        # an older cache has no image numbers: count each file's channels
+        image = np.repeat(np.arange(len(files)), [1 if load_image(p).ndim == 2 else 3 for p in files])
+        if cache:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp.npz")
+            np.savez(tmp, image=image, **{f"lr{i}": lr for i, (lr, _) in enumerate(pairs)},
+                     **{f"hr{i}": hr for i, (_, hr) in enumerate(pairs)})
+            os.replace(tmp, cache)
+    if len(image) != len(pairs):
+        raise ValueError(f"cache {cache}: {len(image)} image numbers for {len(pairs)} pairs (delete it)")
+    if with_image:
+        return [(lr, hr, int(i)) for (lr, hr), i in zip(pairs, image)]
     return pairs
 
 

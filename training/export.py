@@ -18,7 +18,7 @@ import torch
 from golden import iqlut
 from golden.modelfile import ModelFileError, load_model, save_model
 from training.model import IQLUT
-from training.train import build_net, load_val
+from training.train import build_net, load_val, restore_net
 from training.data import default_data_dir
 
 
@@ -26,9 +26,7 @@ def load_ckpt(path: Path) -> tuple[IQLUT, dict]:
     st = torch.load(path, weights_only=False, map_location="cpu")
     args = argparse.Namespace(**st["args"])
     net = build_net(args)
-    net.load_state_dict(st["net"])
-    for layer, (a, b) in zip(net.layers, st["nuqd"]):
-        layer.set_nuqd(a, b)
+    restore_net(net, st)
     return net, st
 
 

@@ -10,10 +10,19 @@ Modes (``IQLUT.forward(lr, mode)``):
 * ``"float"``: no rounding anywhere (continuous t, float entries, float gate) — the pure model.
 * ``"qat"``: every rounding of docs/fixed-point.md applied in the forward pass with straight-through
   gradients (entries, NUQD fraction t, block output shift, gate, final pixel), except that the DPFI
-  blend is done as one hat-basis convolution, i.e. without DPFI's per-entry rounding (<= 1/2 entry LSB
-  per entry). Fast; used for training.
-* ``"int"``: bit-exact golden arithmetic (per-entry DPFI rounding through a gather), no gradients
-  needed; equals ``golden.iqlut.upscale`` pixel for pixel (tests/test_training.py).
+  blend is linear in the entries, i.e. without DPFI's per-entry rounding (<= 1/2 entry LSB per
+  entry). Used for training.
+* ``"int"``: bit-exact golden arithmetic (per-entry DPFI rounding), no gradients needed; equals
+  ``golden.iqlut.upscale`` pixel for pixel (tests/test_training.py).
+
+EC implementations (``ECLayer.impl``), all computing the same function:
+
+* ``"table"`` (what ``"auto"``, the default, uses for "qat" and "int"): the value table over all 2^A
+  activation values and a fused C++ gather-add kernel (training/ec_table.py); needs integer
+  activations, which "qat" and "int" have.
+* ``"hat"``: a convolution over the hat-basis expansion (c_in * L channels); ``"gather"``: two table
+  gathers + blend per pixel. "auto" uses them for "float" (hat up to 32 levels); with "hat" or
+  "gather", "int" runs the float64 gather of golden's arithmetic.
 
 All constants (NUQD grid, reciprocals, shifts, gate bits, bilinear taps) come from ``golden.spec`` /
 ``golden.iqlut``; nothing is re-typed here.
@@ -29,6 +38,7 @@ import torch.nn.functional as F
 
 from golden import iqlut as giq
 from golden import spec
+from training import ec_table
 from golden.modelfile import LayerParams, Model, validate
 from golden.spec import BILINEAR_BITS, RECIP_SHIFT, LayerConfig, ModelConfig
 
@@ -50,8 +60,7 @@ class ECLayer(nn.Module):
         super().__init__()
         self.layer, self.cfg, self.is_upsampler = layer, cfg, is_upsampler
         self.shift = shift
-        #: EC implementation for training: "hat" (conv over the hat-basis expansion), "gather", or
-        #: "auto" (hat up to 32 levels). Both compute the same function.
+        #: EC implementation: "auto", "table", "hat" or "gather" (module docstring).
         self.impl = "auto"
         self.lut = nn.Parameter(torch.randn(layer.lut_shape()) * init_std)
         self.alpha = nn.Parameter(torch.zeros(())) if layer.gated else None
@@ -67,6 +76,10 @@ class ECLayer(nn.Module):
         recip = spec.nuqd_recip(grid, self.layer.frac_bits)
         width = np.append(np.diff(grid), 1)
         dev = self.lut.device
+        self._grid_np, self._recip_np = np.asarray(grid, np.int64), np.asarray(recip, np.int64)
+        m, d = ec_table.interpolation_matrices(grid, recip, self.layer.frac_bits, self.cfg.act_bits)
+        self.register_buffer("interp", m.to(dev), persistent=False)
+        self.register_buffer("slope", d.to(dev), persistent=False)
         self.register_buffer("grid", torch.tensor(grid, dtype=torch.float32, device=dev), persistent=False)
         self.register_buffer("recip", torch.tensor(recip, dtype=torch.float32, device=dev), persistent=False)
         self.register_buffer("width", torch.tensor(width, dtype=torch.float32, device=dev), persistent=False)
@@ -117,9 +130,16 @@ class ECLayer(nn.Module):
 
     def ec(self, x: torch.Tensor, mode: str) -> torch.Tensor:
         """(N, c_in, H, W) -> accumulator (N, c_out, H, W) in entry units."""
+        if self.impl not in ("auto", "table", "hat", "gather"):
+            raise ValueError(f"unknown EC implementation '{self.impl}'")
+        table = self.impl == "table" or (self.impl == "auto" and mode != "float")
         if mode == "int":
-            return self._ec_exact(x)
+            return self._ec_table_int(x) if table else self._ec_exact(x)
         quantize = mode == "qat"
+        if table:
+            if not quantize:
+                raise ValueError("the value-table EC needs integer activations: modes 'qat' and 'int' only")
+            return self._ec_table(x)
         if self.impl == "gather" or (self.impl == "auto" and self.layer.levels > 32):
             return self._ec_gather(x, quantize)
         layer = self.layer
@@ -156,6 +176,31 @@ class ECLayer(nn.Module):
             for jx in range(k):
                 acc = acc + s[:, k - 1 - jy:k - 1 - jy + h, k - 1 - jx:k - 1 - jx + w, jy, jx]
         return acc.permute(0, 3, 1, 2)
+
+    def _ec_table(self, x: torch.Tensor) -> torch.Tensor:
+        """QAT EC through the value table V = M E (training.ec_table); gradients to the entries
+        (through the matmul) and to x (slope table)."""
+        layer = self.layer
+        k, c, co = layer.kernel, layer.c_in, layer.c_out
+        xp = self._pad(x)
+        e = self.entries(True).reshape(c, layer.levels, k * k * co)
+        nv = self.interp.shape[0]
+        v = torch.matmul(self.interp, e).reshape(c, nv, k, k, co)
+        s = torch.matmul(self.slope, e.detach()).reshape(c, nv, k, k, co)
+        return ec_table.TableEC.apply(xp, v, s, ec_table.value_index(xp, self.cfg.act_bits), k)
+
+    @torch.no_grad()
+    def _ec_table_int(self, x: torch.Tensor) -> torch.Tensor:
+        """Golden's exact EC through golden's value table (per-entry DPFI rounding); float64 result."""
+        layer = self.layer
+        lut = self.entries(True).detach().cpu().numpy().astype(np.int64)
+        tab = ec_table.int_value_table(lut, self._grid_np, self._recip_np, layer.frac_bits, self.cfg.act_bits)
+        if np.abs(tab).max(axis=1).reshape(-1, layer.c_out).sum(axis=0).max() >= 1 << 24:    # a float32 sum could round: exact float64 path
+            return self._ec_exact(x)
+        xp = self._pad(x.float())
+        acc = ec_table.ec_forward(ec_table.value_index(xp, self.cfg.act_bits),
+                                  torch.tensor(tab, dtype=torch.float32, device=x.device), layer.kernel)
+        return acc.double()
 
     @torch.no_grad()
     def _ec_exact(self, x: torch.Tensor) -> torch.Tensor:

@@ -6,13 +6,26 @@ Optional knowledge distillation (``--teacher MODEL``, weight ``--kd``, default 3
 any golden model file (e.g. ``ecnn_l8c8``), run in exact integer mode.
 
 A run lives in ``--out`` (default runs/<config>): ``ckpt.pt`` (written atomically every
-``--ckpt-min`` minutes and at the end), ``log.csv`` (iteration, minutes, loss, lr, Set5 PSNR-Y).
-``--resume`` continues a run exactly where its checkpoint stopped (same RNG streams).
+``--ckpt-min`` minutes and at the end; ``--save-to checkpoints/NAME.pt`` writes the same small file
+there too, to commit), ``log.csv`` (iteration, minutes, loss, lr, validation PSNR, optional test-set
+PSNR-Y). ``--resume`` continues a run exactly where its checkpoint stopped (same RNG streams);
+``--resume FILE`` continues from that checkpoint file (e.g. a committed one) into ``--out``.
+``--init`` starts a new run from a checkpoint or from a golden model file (``models/NAME.npz`` or a
+model name): tables, NUQD grids, shifts and gates.
+
+Validation: every ``HOLDOUT_EVERY``-th training image (whole images, all their channels) is held out
+of the patch sampler; the mean PSNR over its channels (4-pixel border removed) is ``val_psnr``. The
+NUQD search uses patches of the same held-out images. Test sets (Set5/Set14/B100) are for shipped
+files (``python -m golden.eval``); ``--test-set Set5`` logs one for information only.
+
+The EC runs as a value table with a fused C++ kernel (training/ec_table.py) and glibc's malloc is
+told to keep big blocks on the heap (``tune_malloc``).
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import ctypes
 import math
 import os
 import sys
@@ -25,6 +38,7 @@ import torch
 from golden import spec
 from golden.imageio import load_image
 from golden.metrics import psnr_y
+from golden.modelfile import ModelFileError, load_model
 from training.data import PatchSampler, default_data_dir, load_pairs
 from training.model import IQLUT
 
@@ -46,12 +60,17 @@ def parse_args(argv=None):
     p.add_argument("--kd", type=float, default=3.0, help="distillation loss weight")
     p.add_argument("--nuqd-search-at", type=int, default=None,
                    help="iteration of the greedy NUQD (a, b) search (default iters/4; 0 = never)")
-    p.add_argument("--val-every", type=int, default=500)
-    p.add_argument("--val-set", default="Set5")
+    p.add_argument("--val-every", type=int, default=500, help="iterations between validations")
+    p.add_argument("--test-set", default=None,
+                   help="also log this test set's PSNR-Y (information only; validation is the held-out split)")
     p.add_argument("--ckpt-min", type=float, default=5.0, help="minutes between checkpoints")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--init", type=Path, default=None,
-                   help="start from the tables/NUQD/gates of this checkpoint (fresh optimizer and schedule)")
+    p.add_argument("--save-to", type=Path, default=None,
+                   help="at every checkpoint also write it here (e.g. checkpoints/NAME.pt, to commit)")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="FILE",
+                   help="continue the run in --out (or from the checkpoint FILE, writing into --out)")
+    p.add_argument("--init", default=None,
+                   help="start from this checkpoint (.pt) or golden model file (models/NAME.npz or a name): "
+                        "tables, NUQD grids, shifts, gates (fresh optimizer and schedule)")
     p.add_argument("--export", type=Path, default=None,
                    help="at the end, export the model file here (training.export, with a golden check)")
     p.add_argument("--threads", type=int, default=2)
@@ -66,7 +85,28 @@ def parse_args(argv=None):
     return a
 
 
+#: every HOLDOUT_EVERY-th training image (file order) is held out for validation and the NUQD search
 HOLDOUT_EVERY = 29
+
+
+def split_holdout(pairs):
+    """(lr, hr, image) items -> (training pairs, held-out pairs): whole images (every channel) with
+    image number % HOLDOUT_EVERY == 0 are held out."""
+    train = [(lr, hr) for lr, hr, img in pairs if img % HOLDOUT_EVERY]
+    held = [(lr, hr) for lr, hr, img in pairs if img % HOLDOUT_EVERY == 0]
+    return train, held
+
+
+def tune_malloc() -> None:
+    """Keep large blocks on glibc's heap (no mmap/munmap and page faults for each big tensor of each
+    step) and do not trim it. Same effect as MALLOC_MMAP_THRESHOLD_=1073741824 set before start,
+    but works from inside the process. A no-op without glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 30)   # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 1 << 30)   # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
 
 
 def lr_at(it: int, args) -> float:
@@ -89,7 +129,8 @@ def load_val(data_dir: Path, set_name: str):
 
 @torch.no_grad()
 def validate(net: IQLUT, val, mode="qat") -> float:
-    """Mean PSNR-Y of the val set, each RGB channel run independently (the eval protocol)."""
+    """Mean PSNR-Y (dB) of (lr, hr) images, each RGB channel run independently (the eval protocol);
+    a single-channel image's PSNR is on that channel."""
     ps = []
     for lr, hr in val:
         chans = [lr] if lr.ndim == 2 else [lr[..., c] for c in range(3)]
@@ -110,8 +151,70 @@ def build_net(args) -> IQLUT:
     return IQLUT(spec.get_config(args.config), block_shift=args.block_shift, up_shift=args.up_shift)
 
 
+def net_state(net: IQLUT) -> dict:
+    """What a checkpoint needs besides the parameters: NUQD (a, b), integer grids, shifts."""
+    return {"nuqd": [(layer.a, layer.b) for layer in net.layers],
+            "grids": [layer.grid.long().tolist() for layer in net.layers],
+            "shifts": [layer.shift for layer in net.layers]}
+
+
+def restore_net(net: IQLUT, st: dict) -> None:
+    """Load a checkpoint's tables, gates, NUQD grids and shifts (older checkpoints: grids from (a, b))."""
+    net.load_state_dict(st["net"])
+    grids = st.get("grids") or [None] * len(net.layers)
+    for layer, (a, b), g in zip(net.layers, st["nuqd"], grids):
+        layer.set_nuqd(a, b, g)
+    for layer, s in zip(net.layers, st.get("shifts") or []):
+        layer.shift = s
+
+
+def init_from_model(net: IQLUT, name: str, config: str) -> dict:
+    """Copy a golden model file's tables, grids, shifts and gates into net; returns its provenance."""
+    m = load_model(name)
+    want = spec.get_config(config)
+    if m.config.layers != want.layers or (m.config.act_bits, m.config.entry_bits, m.config.gate_bits) != \
+            (want.act_bits, want.entry_bits, want.gate_bits):
+        raise ModelFileError(f"{name}: its architecture is not --config {config}")
+    src = IQLUT.from_golden(m)
+    net.load_state_dict(src.state_dict())
+    for layer, s in zip(net.layers, src.layers):
+        layer.set_nuqd(s.a, s.b, s._grid_np)
+        layer.shift = s.shift
+    return {"iter": int(m.meta.get("trained_iterations", 0)), "minutes": float(m.meta.get("trained_minutes", 0.0)),
+            "args": dict(m.meta.get("train_args", {}))}
+
+
+LOG_HEADER = ["iter", "minutes", "loss", "lr", "val_psnr", "test_psnr_y"]
+
+
+def open_log(path: Path, append: bool):
+    """log.csv for writing; an older log (other columns) is rewritten with the current header,
+    its columns kept by name (the old Set5 column 'val_psnr_y' becomes 'test_psnr_y')."""
+    if append and path.exists():
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        if rows and rows[0] != LOG_HEADER:
+            old = [dict(zip(rows[0], r)) for r in rows[1:]]
+            if "val_psnr_y" in rows[0]:       # older runs validated on Set5, a test set
+                for r in old:
+                    r["test_psnr_y"] = r.pop("val_psnr_y")
+            tmp = path.with_suffix(".tmp")
+            with open(tmp, "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(LOG_HEADER)
+                w.writerows([r.get(k, "") for k in LOG_HEADER] for r in old)
+            os.replace(tmp, path)
+        logf = open(path, "a", newline="")
+        return logf, csv.writer(logf)
+    logf = open(path, "w", newline="")
+    w = csv.writer(logf)
+    w.writerow(LOG_HEADER)
+    return logf, w
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    tune_malloc()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     data_dir = args.data or default_data_dir()
@@ -119,42 +222,50 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, log_path = out / "ckpt.pt", out / "log.csv"
     try:
-        pairs = load_pairs(data_dir, args.train_sets, cache_dir=Path("runs") / "cache")
+        pairs = load_pairs(data_dir, args.train_sets, cache_dir=Path("runs") / "cache", with_image=True)
+        train_pairs, held = split_holdout(pairs)
+        sampler = PatchSampler(train_pairs, args.patch, seed=args.seed)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    # every HOLDOUT_EVERY-th training channel-image is held out for the NUQD search
-    held = [p for n, p in enumerate(pairs) if n % HOLDOUT_EVERY == 0]
-    sampler = PatchSampler([p for n, p in enumerate(pairs) if n % HOLDOUT_EVERY], args.patch, seed=args.seed)
     search_at = args.iters // 4 if args.nuqd_search_at is None else args.nuqd_search_at
-    val = load_val(data_dir, args.val_set)
+    test = load_val(data_dir, args.test_set) if args.test_set else []
+    if args.test_set and not test:
+        print(f"error: --test-set {args.test_set}: no images under {data_dir / args.test_set}", file=sys.stderr)
+        return 2
     net = build_net(args)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     it, minutes = 0, 0.0
     prior = {"iter": 0, "minutes": 0.0, "from": []}   # training before --init (for provenance)
     if args.init and not args.resume:
-        st = torch.load(args.init, weights_only=False)
-        net.load_state_dict(st["net"])
-        for layer, (a, b) in zip(net.layers, st["nuqd"]):
-            layer.set_nuqd(a, b)
-        p0 = st.get("prior", {"iter": 0, "minutes": 0.0, "from": []})
-        prior = {"iter": p0["iter"] + st["iter"], "minutes": p0["minutes"] + st["minutes"],
-                 "from": p0["from"] + [{"ckpt": str(args.init), "iter": st["iter"], "args": st["args"]}]}
-        print(f"initialised from {args.init} (trained {st['iter']} iterations)")
+        if str(args.init).endswith(".pt"):
+            st = torch.load(args.init, weights_only=False)
+            restore_net(net, st)
+            p0 = st.get("prior", {"iter": 0, "minutes": 0.0, "from": []})
+            prior = {"iter": p0["iter"] + st["iter"], "minutes": p0["minutes"] + st["minutes"],
+                     "from": p0["from"] + [{"ckpt": str(args.init), "iter": st["iter"], "args": st["args"]}]}
+        else:
+            try:
+                src = init_from_model(net, args.init, args.config)
+            except (ModelFileError, FileNotFoundError, ValueError) as e:
+                print(f"error: --init: {e}", file=sys.stderr)
+                return 2
+            prior = {"iter": src["iter"], "minutes": src["minutes"],
+                     "from": [{"ckpt": str(args.init), "iter": src["iter"], "args": src["args"]}]}
+        print(f"initialised from {args.init} (trained {prior['iter']} iterations before)")
     if args.resume:
-        if not ckpt_path.exists():
-            print(f"error: --resume but no checkpoint at {ckpt_path}", file=sys.stderr)
+        src_path = ckpt_path if args.resume is True else Path(args.resume)
+        if not src_path.exists():
+            print(f"error: --resume but no checkpoint at {src_path}", file=sys.stderr)
             return 2
-        st = torch.load(ckpt_path, weights_only=False)
-        net.load_state_dict(st["net"])
-        for layer, (a, b) in zip(net.layers, st["nuqd"]):
-            layer.set_nuqd(a, b)
+        st = torch.load(src_path, weights_only=False)
+        restore_net(net, st)
         opt.load_state_dict(st["opt"])
         sampler.set_state(st["sampler"])
         torch.set_rng_state(st["torch_rng"])
         it, minutes = st["iter"], st["minutes"]
         prior = st.get("prior", prior)
-        print(f"resumed {ckpt_path} at iteration {it} ({minutes:.1f} min trained)")
+        print(f"resumed {src_path} at iteration {it} ({minutes:.1f} min trained)")
     teacher = None
     if args.teacher:
         from golden.modelfile import load_model
@@ -162,15 +273,18 @@ def main(argv=None) -> int:
 
     def state():
         return {"net": net.state_dict(), "opt": opt.state_dict(), "sampler": sampler.state(),
-                "torch_rng": torch.get_rng_state(), "iter": it, "minutes": minutes,
-                "nuqd": [(layer.a, layer.b) for layer in net.layers], "args": vars(args),
+                "torch_rng": torch.get_rng_state(), "iter": it, "minutes": minutes, **net_state(net),
+                "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                 "config": args.config, "prior": prior}
 
-    new_log = not log_path.exists() or not args.resume
-    logf = open(log_path, "w" if new_log else "a", newline="")
-    log = csv.writer(logf)
-    if new_log:
-        log.writerow(["iter", "minutes", "loss", "lr", "val_psnr_y"])
+    def checkpoint():
+        st = state()
+        save_ckpt(ckpt_path, st)
+        if args.save_to:
+            args.save_to.parent.mkdir(parents=True, exist_ok=True)
+            save_ckpt(args.save_to, st)
+
+    logf, log = open_log(log_path, append=bool(args.resume))
     bar = None
     if not args.no_progress:
         try:
@@ -204,23 +318,25 @@ def main(argv=None) -> int:
                           log=(bar.write if bar is not None else print))
         minutes = (time.time() - t0) / 60
         loss_avg = loss.item() if loss_avg is None else 0.98 * loss_avg + 0.02 * loss.item()
-        vp = ""
+        vp = tp = ""
         if it % args.val_every == 0 or it == args.iters:
-            vp = f"{validate(net, val):.3f}" if val else ""
-        log.writerow([it, f"{minutes:.2f}", f"{loss.item():.6g}", f"{lrate:.3g}", vp])
+            vp = f"{validate(net, held):.3f}"
+            tp = f"{validate(net, test):.3f}" if test else ""
+        log.writerow([it, f"{minutes:.2f}", f"{loss.item():.6g}", f"{lrate:.3g}", vp, tp])
         logf.flush()
         if bar is not None:
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_avg:.3g}", **({"set5": vp} if vp else {}))
+            bar.set_postfix(loss=f"{loss_avg:.3g}", **({"val": vp} if vp else {}))
         elif vp:
-            print(f"iter {it} {minutes:.1f} min loss {loss_avg:.4g} val {vp}", flush=True)
+            print(f"iter {it} {minutes:.1f} min loss {loss_avg:.4g} val {vp}"
+                  + (f" {args.test_set} {tp}" if tp else ""), flush=True)
         if time.time() - last_ckpt > args.ckpt_min * 60 or it == args.iters:
-            save_ckpt(ckpt_path, state())
+            checkpoint()
             last_ckpt = time.time()
     if bar is not None:
         bar.close()
     logf.close()
-    save_ckpt(ckpt_path, state())
+    checkpoint()
     print(f"done: {it} iterations, {minutes:.1f} min; checkpoint {ckpt_path}")
     if args.export:
         from training import export
