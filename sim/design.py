@@ -6,8 +6,10 @@ carries, with the bit position of its data field in the payload.
 
 Probes read the *input* ports of the next component (``core.block{n+1}.i__*`` carries block n's
 output, ``core.upsampler.i__*`` the last block's, ``core.combine.up__*`` / ``bil__*`` the
-upsampler's HR residual and the bilinear 64ths). These are plain identifiers in Amaranth's
-Verilog, reachable through VPI in Icarus and in Verilator (``--public-flat-rw``).
+upsampler's HR residual and the bilinear 64ths). ``hw.build`` emits plain identifiers
+(``hw.ip.plain_names``): instance ``core.block3`` is module ``<top>_core_block3``, its ports
+``i__valid``, ``i__ready``, ``i__payload``; reachable through VPI in Icarus and in Verilator
+(made public by ``sim.runner``'s ``public.vlt``).
 """
 from __future__ import annotations
 
@@ -26,11 +28,13 @@ __all__ = ["Design", "Probe", "emit_design"]
 @dataclass(frozen=True)
 class Probe:
     """An internal stream. ``path``: instance path below the top (e.g. ``("core", "block3")``);
-    ``prefix``: port name prefix (``i__``, ``up__``, ``bil__``); ``golden``: the key of
+    ``module``: the Verilog module of that instance; ``prefix``: port name prefix (``i__``,
+    ``up__``, ``bil__``); ``golden``: the key of
     ``golden.iqlut.upscale_channel``'s intermediates; the data field occupies payload bits
     [offset, offset + lanes * bits), lane k at offset + k * bits, ``signed`` two's complement."""
     name: str
     path: tuple
+    module: str
     prefix: str
     golden: str
     offset: int
@@ -68,18 +72,24 @@ def _field(layout: data.StructLayout, name: str):
     return f.offset, shape.length, s.width, s.signed
 
 
-def _probes(core) -> list:
-    """The probes of an ``hw.top.IQLUT``: every block's output, the upsampler, the bilinear path."""
+def _probes(core, top: str) -> list:
+    """The probes of an ``hw.top.IQLUT`` emitted as module ``top``: every block's output, the
+    upsampler, the bilinear path."""
+    from hw.ip import module_name
     probes = []
     n_blocks = len(core.blocks)
     for n, block in enumerate(core.blocks):
         path = ("core", f"block{n + 1}") if n + 1 < n_blocks else ("core", "upsampler")
         off, lanes, bits, sgn = _field(block.o.p.shape(), "data")
-        probes.append(Probe(f"block{n}", path, "i__", f"block{n}", off, lanes, bits, sgn))
+        probes.append(Probe(f"block{n}", path, module_name(top, path), "i__", f"block{n}", off, lanes,
+                            bits, sgn))
     off, lanes, bits, sgn = _field(core.combine.up.p.shape(), "acc")
-    probes.append(Probe("upsampler", ("core", "combine"), "up__", "upsampler", off, lanes, bits, sgn))
+    combine = ("core", "combine")
+    probes.append(Probe("upsampler", combine, module_name(top, combine), "up__", "upsampler", off, lanes,
+                        bits, sgn))
     off, lanes, bits, sgn = _field(core.combine.bil.p.shape(), "bil")
-    probes.append(Probe("bilinear", ("core", "combine"), "bil__", "bilinear", off, lanes, bits, sgn))
+    probes.append(Probe("bilinear", combine, module_name(top, combine), "bil__", "bilinear", off, lanes,
+                        bits, sgn))
     return probes
 
 
@@ -118,4 +128,4 @@ def emit_design(model: Model, out_dir: Path, *, max_width: int = 1920,
     return Design(model=model, verilog=path, top=top, max_width=max_width,
                   output_order=output_order, rom_ports=rom_ports, lanes=core.lanes, width_bits=core.framing.width_bits,
                   latency=core.latency, frame_cycles=core.frame_cycles, digest=digest,
-                  probes=_probes(core))
+                  probes=_probes(core, top))

@@ -123,9 +123,8 @@ def _public_config(design: Design, path: Path) -> Path:
     (readable and writable through VPI)."""
     lines = ["`verilator_config", f'public_flat_rw -module "{design.top}" -var "*"']
     for p in design.probes:
-        module = ".".join((design.top, *p.path))
         for sig in ("valid", "ready", "payload"):
-            lines.append(f'public_flat_rw -module "{module}" -var "{p.prefix}{sig}"')
+            lines.append(f'public_flat_rw -module "{p.module}" -var "{p.prefix}{sig}"')
     path.write_text("\n".join(lines) + "\n")
     return path
 
