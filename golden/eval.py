@@ -162,12 +162,14 @@ def make_model(name: str, ref_luts: str | None = None,
         folder = os.path.join(ref_luts or default_ref_luts_dir(), "tinylut")
         try:
             tables = tinylut.load_tinylut(folder)
-            scales = tinylut.load_scales(tinylut.default_scales_path(folder))
+            scales_path = tinylut.default_scales_path(folder)
+            scales = tinylut.load_scales(scales_path)
             tinylut.check_scales(tables, scales)
         except (OSError, ValueError) as exc:
             raise EvalError(f"cannot run TinyLUT: {exc}") from exc
         run = per_channel(lambda ch: tinylut.tinylut_upscale(ch, scales, folder))
-        run.info = {"lut_bytes": tinylut.lut_bytes(tables), "tables": "TinyLUT-S (tinylut/*.npy + scales.json)"}
+        run.info = {"lut_bytes": tinylut.lut_bytes(tables), "tables": "TinyLUT-S (tinylut/*.npy)",
+                    "scales": portable_path(scales_path)}
         return run
     try:
         from .modelfile import load_model

@@ -28,10 +28,15 @@ fix where each channel's rows start and how y is requantised; they are stored on
 authors' ``model_TinyLUT.pth`` (``module.clip_{hh1,hl1,hh2,hl2}``). :func:`scales_from_pth`
 extracts them (needs torch) into a JSON file, read from ``$TINYLUT_SCALES`` or
 ``<ref_luts>/tinylut/scales.json`` (:func:`default_scales_path`).
-The tables' row counts check the scales (:func:`check_scales`). Without the scales the method
-cannot be run as published: the segment lengths can be guessed from jumps between rows in the
-H tables, but a length leaves an interval of scales (different requantisations), and the L
-tables (31 and 34 rows for 16 channels) admit many splits.
+The tables' row counts check the scales (:func:`check_scales`).
+
+Without the ``.pth`` the method cannot be run exactly as published. :func:`infer_scales`
+(``python -m golden.tinylut infer OUT.json``, about 15 min on one core) reconstructs scales
+consistent with the tables: the H tables' channel boundaries stand out (a row-to-row jump far
+above its neighbours), while the L splits (31 and 34 rows over 16 channels) and the scale within
+the interval each segment length allows are chosen by PSNR on 10 T91 *training* images. With
+the result (``results/tinylut_scales_inferred.json``) ``golden.eval --model tinylut`` measures
+Set5 30.17 / Set14 27.29 / B100 26.69 dB against the paper's 30.22 / 27.33 / 26.71.
 """
 
 from __future__ import annotations
@@ -107,7 +112,8 @@ def load_scales(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"TinyLUT scales not found: {path} (the 64 clip scales of the authors' model_TinyLUT.pth; "
-            f"extract them with python -m golden.tinylut model_TinyLUT.pth OUT.json and set TINYLUT_SCALES=OUT.json)")
+            f"python -m golden.tinylut extract model_TinyLUT.pth OUT.json, and export TINYLUT_SCALES=OUT.json; "
+            f"approximate scales inferred from the tables: results/tinylut_scales_inferred.json)")
     try:
         with open(path) as fh:
             d = json.load(fh)
@@ -210,16 +216,129 @@ def tinylut_upscale(lr: np.ndarray, scales: dict[str, np.ndarray],
     tables = load_tinylut(folder)
     check_scales(tables, scales)
     squeeze = lr.ndim == 2
-    img = (lr[:, :, None] if squeeze else lr).astype(np.int64) - 128
-    chans = []
-    for c in range(img.shape[2]):
-        total = 0
-        for rot in range(4):
-            r = np.pad(np.rot90(img[:, :, c], rot), ((2, 0), (2, 0)), mode="reflect")
-            total = total + np.rot90(_forward(r, tables, scales), (4 - rot) % 4)
-        chans.append((np.clip(total, -128, 127) + 128).astype(np.uint8))
-    out = np.stack(chans, axis=-1)
+    img = lr[:, :, None] if squeeze else lr
+    out = np.stack([_upscale_channel(img[:, :, c], scales, tables) for c in range(img.shape[2])], axis=-1)
     return np.ascontiguousarray(out[:, :, 0] if squeeze else out)
+
+
+def _upscale_channel(lr: np.ndarray, scales: dict, tables: dict) -> np.ndarray:
+    """One uint8 (H, W) channel -> uint8 (4H, 4W): the rotation ensemble of :func:`_forward`."""
+    x = lr.astype(np.int64) - 128
+    total = 0
+    for rot in range(4):
+        r = np.pad(np.rot90(x, rot), ((2, 0), (2, 0)), mode="reflect")
+        total = total + np.rot90(_forward(r, tables, scales), (4 - rot) % 4)
+    return (np.clip(total, -128, 127) + 128).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inferring the scales from the tables (when model_TinyLUT.pth is not at hand)
+# ---------------------------------------------------------------------------------------------
+
+_S_GRID = np.arange(1, 3200, dtype=np.float32) / np.float32(2000)  # candidate scales 0.0005..1.6
+
+
+@lru_cache(maxsize=2)
+def _scales_by_rows(branch: str) -> dict[int, np.ndarray]:
+    """Segment length n -> the candidate scales giving n rows (L: n <= 4, the clamp's range)."""
+    n = np.array([(lambda q: q[1] - (q[0] if branch == "h" else 0) + 1)(_quantised_range(s, branch))
+                  for s in _S_GRID])
+    return {int(k): _S_GRID[n == k] for k in np.unique(n) if branch == "h" or k <= 4}
+
+
+def _split(table: np.ndarray, branch: str) -> list[int]:
+    """16 feasible segment lengths maximising the summed spike ratio at the boundaries: the jump
+    between two rows over the larger of its neighbouring jumps (a channel's rows are smooth)."""
+    d = np.abs(np.diff(table, axis=0)).sum(1).astype(np.float64)
+    ratio = d / np.maximum(np.maximum(np.r_[d[1:], 0], np.r_[0, d[:-1]]), 1)
+    rows, feas = table.shape[0], sorted(_scales_by_rows(branch))
+    best = np.full((CHANNELS + 1, rows + 1), -np.inf)
+    best[0, 0], back = 0.0, {}
+    for j in range(1, CHANNELS + 1):
+        for end in range(1, rows + 1):
+            for n in feas:
+                if end - n >= 0 and best[j - 1, end - n] > -np.inf:
+                    v = best[j - 1, end - n] + (ratio[end - 1] if end < rows else 0.0)
+                    if v > best[j, end]:
+                        best[j, end], back[j, end] = v, end - n
+    if best[CHANNELS, rows] == -np.inf:
+        raise ValueError(f"no split of {rows} rows into {CHANNELS} feasible segments")
+    lens, end = [], rows
+    for j in range(CHANNELS, 0, -1):
+        lens.append(end - back[j, end])
+        end = back[j, end]
+    return lens[::-1]
+
+
+def infer_scales(tables: dict[str, np.ndarray], images: list[tuple[np.ndarray, np.ndarray]],
+                 log=print) -> dict[str, np.ndarray]:
+    """Scales consistent with the tables, for running TinyLUT without ``model_TinyLUT.pth``.
+
+    Segment lengths: :func:`_split` (H tables: their boundaries stand out clearly); then the L
+    splits (1-4 rows per channel, ambiguous) by coordinate search, and each scale within the
+    interval its length allows (quantiles 0.1..0.9), keeping the choice with the best PSNR on
+    ``images`` = [(LR uint8 (h, w), HR uint8 (4h, 4w))] (use training images). Deterministic.
+    """
+    keys = {"hh1": "pw_h", "hl1": "pw_l", "hh2": "up_h", "hl2": "up_l"}
+    lens = {sk: _split(tables[tk], tk[-1]) for sk, tk in keys.items()}
+
+    def mid(sk, n):
+        return float(np.median(_scales_by_rows(keys[sk][-1])[n]))
+
+    sc = {sk: np.array([mid(sk, n) for n in v], np.float32) for sk, v in lens.items()}
+
+    def score(trial):
+        err = cnt = 0.0
+        for lr, hr in images:
+            e = (_upscale_channel(lr, trial, tables).astype(np.float64) - hr)[4:-4, 4:-4]
+            err, cnt = err + (e ** 2).sum(), cnt + e.size
+        return 10 * np.log10(255.0 ** 2 / (err / cnt))
+
+    best = score(sc)
+    log(f"start {best:.3f} dB")
+    for sweep in range(3):  # L splits
+        improved = False
+        for sk in ("hl1", "hl2"):
+            for i in range(CHANNELS - 1):
+                tot = lens[sk][i] + lens[sk][i + 1]
+                for a in range(1, tot):
+                    if a == lens[sk][i] or a > 4 or tot - a > 4:
+                        continue
+                    cand = list(lens[sk])
+                    cand[i], cand[i + 1] = a, tot - a
+                    trial = dict(sc, **{sk: np.array([mid(sk, n) for n in cand], np.float32)})
+                    v = score(trial)
+                    if v > best + 1e-4:
+                        best, sc, lens[sk], improved = v, trial, cand, True
+                        log(f"{sk} split {cand}: {best:.3f} dB")
+        if not improved:
+            break
+    for sk in ("hh2", "hh1", "hl2", "hl1"):  # each scale within its interval
+        for c in range(CHANNELS):
+            for q in (0.1, 0.3, 0.5, 0.7, 0.9):
+                trial = {k: v.copy() for k, v in sc.items()}
+                trial[sk][c] = np.quantile(_scales_by_rows(keys[sk][-1])[lens[sk][c]], q)
+                v = score(trial)
+                if v > best + 1e-4:
+                    best, sc = v, trial
+                    log(f"{sk}[{c}] = {trial[sk][c]:.4f}: {best:.3f} dB")
+    check_scales(tables, sc)
+    return sc
+
+
+def _training_images(data: str, count: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every 9th T91 image (sorted names), first ``count``: (LR = MATLAB-exact bicubic x1/4 of the
+    modcropped HR, HR), green channel."""
+    from .bicubic import imresize
+    from .imageio import load_image
+
+    folder = os.path.join(data, "T91", "HR")
+    out = []
+    for name in sorted(os.listdir(folder))[::9][:count]:
+        hr = load_image(os.path.join(folder, name))[..., 1]
+        hr = hr[: hr.shape[0] // 4 * 4, : hr.shape[1] // 4 * 4]
+        out.append((imresize(hr, 1 / 4, "symmetric"), hr))
+    return out
 
 
 def scales_from_pth(pth: str | os.PathLike) -> dict[str, list[float]]:
@@ -232,23 +351,38 @@ def scales_from_pth(pth: str | os.PathLike) -> dict[str, list[float]]:
 
 
 def main(argv=None) -> int:
-    """``python -m golden.tinylut model_TinyLUT.pth OUT.json``: extract the scales."""
+    """``python -m golden.tinylut extract model_TinyLUT.pth OUT.json`` (the authors' scales) or
+    ``python -m golden.tinylut infer OUT.json [--data DIR]`` (scales inferred, :func:`infer_scales`)."""
     import argparse
     import sys
 
     from .fileutil import atomic_open
 
     p = argparse.ArgumentParser(prog="python -m golden.tinylut",
-                                description="Extract TinyLUT's 64 clip scales from model_TinyLUT.pth.")
-    p.add_argument("pth")
-    p.add_argument("out", help="JSON file to write (then: export TINYLUT_SCALES=OUT.json)")
+                                description="Write the 64 TinyLUT clip scales as JSON (then: export TINYLUT_SCALES=OUT.json).")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("extract", help="from the authors' model_TinyLUT.pth (needs torch)")
+    e.add_argument("pth")
+    e.add_argument("out")
+    i = sub.add_parser("infer", help="from the published tables' structure and T91 training images")
+    i.add_argument("out")
+    i.add_argument("--data", default=os.path.join(os.path.dirname(ref_luts_dir()), "datasets"),
+                   help="dataset root holding T91/HR (default <repo>/../shared/datasets)")
+    i.add_argument("--luts", default=None, help="folder of the 6 tables (default: the shared one)")
     a = p.parse_args(argv)
     try:
-        d = scales_from_pth(a.pth)
+        if a.cmd == "extract":
+            d = scales_from_pth(a.pth)
+        else:
+            sc = infer_scales(load_tinylut(a.luts), _training_images(a.data),
+                              log=lambda m: print(m, file=sys.stderr, flush=True))
+            d = {"inferred": "golden.tinylut infer (not the authors' scales)",
+                 **{k: [float(v) for v in sc[k]] for k in SCALE_KEYS}}
         with atomic_open(a.out, "w") as fh:
             json.dump(d, fh, indent=1)
+            fh.write("\n")
     except (OSError, KeyError, RuntimeError, ValueError) as exc:
-        print(f"error: {a.pth}: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {a.out}")
     return 0

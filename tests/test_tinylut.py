@@ -127,3 +127,38 @@ def test_published_tables_and_missing_scales(tmp_path, monkeypatch):
 
     with pytest.raises(ev.EvalError, match="model_TinyLUT.pth"):  # golden.eval: one line, exit 2
         ev.make_model("tinylut")
+
+
+def test_rows_of_candidate_scales():
+    for branch in "hl":
+        for n, cands in tl._scales_by_rows(branch).items():
+            for s in cands[:: max(1, len(cands) // 7)]:
+                assert len(_rows_of(s, branch)) == n
+
+
+@has_real
+def test_inferred_split_of_the_h_tables():
+    """The H tables' channel boundaries stand out (a jump far above its neighbours)."""
+    tables = tl.load_tinylut(REAL)
+    assert tl._split(tables["pw_h"], "h") == [56, 60, 61, 52, 54, 54, 50, 58, 56, 62, 60, 80, 56, 62, 56, 60]
+    assert tl._split(tables["up_h"], "h") == [46, 52, 56, 58, 40, 36, 47, 37, 48, 39, 58, 44, 59, 33, 54, 40]
+
+
+@has_real
+def test_committed_inferred_scales_fit_the_tables():
+    path = REPO / "results" / "tinylut_scales_inferred.json"
+    tl.check_scales(tl.load_tinylut(REAL), tl.load_scales(path))
+    assert "not the authors'" in json.loads(path.read_text())["inferred"]
+
+
+@has_real
+@pytest.mark.skipif(not (REPO.parent / "shared" / "datasets" / "Set5" / "HR").is_dir(), reason="datasets not found")
+def test_set5_with_inferred_scales(tmp_path, monkeypatch):
+    """Regression of the measured figure (paper: 30.22; with the inferred scales 30.17)."""
+    from golden import eval as ev
+
+    monkeypatch.setenv("TINYLUT_SCALES", str(REPO / "results" / "tinylut_scales_inferred.json"))
+    out = tmp_path / "t.json"
+    assert ev.main(["--model", "tinylut", "--sets", "Set5", "--json", str(out)]) == 0
+    s5 = json.loads(out.read_text())["sets"]["Set5"]
+    assert s5["psnr_y"] == pytest.approx(30.17, abs=0.01) and s5["ssim_y"] == pytest.approx(0.8509, abs=0.0005)
