@@ -16,7 +16,8 @@ import re
 
 import numpy as np
 
-__all__ = ["BUILD_OPTIONS", "SV_KEYWORDS", "TB_NAME", "core_file", "module_name", "plain_names", "testbench", "testbench_files"]
+__all__ = ["BUILD_OPTIONS", "SV_KEYWORDS", "TB_NAME", "core_file", "module_name", "plain_names", "testbench",
+           "testbench_files"]
 
 #: Verilog-2005 and SystemVerilog-2017 reserved words: never used as a plain identifier
 SV_KEYWORDS = frozenset("""
@@ -59,6 +60,8 @@ def _clean(name: str, sep: str) -> str:
 
 
 class _Module:
+    """What ``plain_names`` needs of one RTLIL module (names without their leading ``\\``)."""
+
     def __init__(self, name: str):
         self.name = name
         self.ports: list[str] = []          # in port order
@@ -262,7 +265,8 @@ def testbench(model, lr: np.ndarray, *, top: str, image: str = "", **options) ->
     sv_name, lr_name, hr_name = testbench_files()
     src = f" of {image}" if image else ""
     files = {
-        lr_name: _hex(lr, f"iqlut-hw {TB_NAME}: LR frame{src}, {w}x{h} (W x H), raster order, one 8-bit pixel per line"),
+        lr_name: _hex(lr, f"iqlut-hw {TB_NAME}: LR frame{src}, {w}x{h} (W x H), raster order, "
+                          "one 8-bit pixel per line"),
         hr_name: _hex(hr, f"iqlut-hw {TB_NAME}: golden.iqlut.upscale_channel of the LR frame, model "
                           f"'{model.name}', {s * w}x{s * h}, raster order, one 8-bit pixel per line"),
     }
