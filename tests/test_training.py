@@ -281,3 +281,20 @@ def test_init_from_a_model_file_restores_tables_grids_shifts_gates(tmp_path):
         assert (q.nuqd_a, q.nuqd_b, q.shift, q.gate) == (p.nuqd_a, p.nuqd_b, p.shift, p.gate), n
     # the wrong architecture is a user error
     assert train.main(common + ["--config", "iq_l12c8", "--init", str(src_path), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_resumed_log_drops_rows_after_the_checkpoint_and_takes_the_new_columns(tmp_path):
+    """A resume at iteration 3 of a log written by an interrupted older run (Set5 in 'val_psnr_y',
+    rows up to 5): rows 4-5 go, the Set5 figures move to 'test_psnr_y'."""
+    import csv
+    from training import train
+    log = tmp_path / "log.csv"
+    log.write_text("iter,minutes,loss,lr,val_psnr_y\n1,0.1,0.5,0.001,\n2,0.2,0.4,0.001,28.5\n"
+                   "3,0.3,0.3,0.001,\n4,0.4,0.2,0.001,\n5,0.5,0.1,0.001,\n")
+    f, w = train.open_log(log, append=True, upto=3)
+    w.writerow([4, "0.6", "0.1", "0.001", "30.1", ""])
+    f.close()
+    rows = list(csv.DictReader(open(log)))
+    assert list(rows[0]) == train.LOG_HEADER
+    assert [r["iter"] for r in rows] == ["1", "2", "3", "4"]
+    assert rows[1]["test_psnr_y"] == "28.5" and rows[1]["val_psnr"] == "" and rows[3]["val_psnr"] == "30.1"

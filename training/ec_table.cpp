@@ -1,11 +1,11 @@
 // Fused value-table EC for training (training/ec_table.py): the forward gather-add and its backward
 // (scatter into the value table's gradient, slope gather for the input's gradient).
 //
-// idx   int32 (N, C, Hp, Wp): activation value index v = x + 2^(A-1) of the padded input
+// idx   int32 (N, C, H, W): activation value index v = x + 2^(A-1) of the input
 // V, S  float (C, NV, k, k, CO): value table (DPFI output per activation value, entry units) and its
 //       slope table (d value / d x)
-// out   float (N, CO, H, W), H = Hp - k + 1: out[n, o, y, x] = sum_{c, jy, jx}
-//       V[c, idx[n, c, y + k-1-jy, x + k-1-jx], jy, jx, o]   (the shifted adds of golden.iqlut.ec)
+// out   float (N, CO, H, W): out[n, o, y, x] = sum_{c, jy, jx} V[c, idx[n, c, Y, X], jy, jx, o] with
+//       Y = clamp(y - jy - origin, 0, H-1), X likewise (golden.iqlut.ec: edges replicated)
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
@@ -14,46 +14,73 @@
 
 namespace {
 
-constexpr int64_t MAX_CO = 256;
+constexpr int64_t MAX_CO = 256, MAX_K = 8;
 
-template <int CO_T>
-void forward_impl(const int32_t* __restrict__ idx, const float* __restrict__ V, float* __restrict__ out, int64_t N, int64_t C, int64_t Hp,
-                  int64_t Wp, int64_t k, int64_t NV, int64_t co_rt) {
-    const int64_t CO = CO_T ? CO_T : co_rt;
-    const int64_t H = Hp - k + 1, W = Wp - k + 1, KK = k * k;
+// Edge-replicated source coordinate of output coordinate q through tap j: clamp(q - j - origin).
+inline int64_t src(int64_t q, int64_t j, int64_t origin, int64_t n) {
+    const int64_t s = q - j - origin;
+    return s < 0 ? 0 : (s >= n ? n - 1 : s);
+}
+
+// K_T / CO_T: compile-time kernel size and output channels (0 = runtime), so that the per-pixel
+// accumulators of the common shapes live in registers.
+template <int K_T, int CO_T>
+void forward_impl(const int32_t* __restrict__ idx, const float* __restrict__ V, float* __restrict__ out,
+                  int64_t N, int64_t C, int64_t H, int64_t W, int64_t k_rt, int64_t origin, int64_t NV,
+                  int64_t co_rt) {
+    const int64_t k = K_T ? K_T : k_rt, CO = CO_T ? CO_T : co_rt;
+    const int64_t KK = k * k;
+    std::vector<int64_t> cols(k * W);
+    for (int64_t jx = 0; jx < k; ++jx)
+        for (int64_t x = 0; x < W; ++x) cols[jx * W + x] = src(x, jx, origin, W);
     at::parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
-        float acc[MAX_CO];
+        // two accumulators (even / odd jx) halve the dependency chain of the adds
+        float a0[MAX_CO], a1[MAX_CO];
+        int64_t rows[MAX_K];
         for (int64_t n = n0; n < n1; ++n) {
             for (int64_t y = 0; y < H; ++y) {
+                for (int64_t jy = 0; jy < k; ++jy) rows[jy] = src(y, jy, origin, H) * W;
                 for (int64_t x = 0; x < W; ++x) {
-                    for (int64_t o = 0; o < CO; ++o) acc[o] = 0.f;
+                    for (int64_t o = 0; o < CO; ++o) a0[o] = a1[o] = 0.f;
                     for (int64_t c = 0; c < C; ++c) {
-                        const int32_t* ic = idx + ((n * C + c) * Hp) * Wp;
+                        const int32_t* ic = idx + (n * C + c) * H * W;
                         const float* vc = V + c * NV * KK * CO;
                         for (int64_t jy = 0; jy < k; ++jy) {
-                            const int32_t* row = ic + (y + k - 1 - jy) * Wp + x + k - 1;
-                            for (int64_t jx = 0; jx < k; ++jx) {
-                                const float* e = vc + (row[-jx] * KK + jy * k + jx) * CO;
-                                for (int64_t o = 0; o < CO; ++o) acc[o] += e[o];
+                            const int32_t* row = ic + rows[jy];
+                            int64_t jx = 0;
+                            for (; jx + 1 < k; jx += 2) {
+                                const float* e0 = vc + (row[cols[jx * W + x]] * KK + jy * k + jx) * CO;
+                                const float* e1 = vc + (row[cols[(jx + 1) * W + x]] * KK + jy * k + jx + 1) * CO;
+                                for (int64_t o = 0; o < CO; ++o) {
+                                    a0[o] += e0[o];
+                                    a1[o] += e1[o];
+                                }
+                            }
+                            if (jx < k) {
+                                const float* e0 = vc + (row[cols[jx * W + x]] * KK + jy * k + jx) * CO;
+                                for (int64_t o = 0; o < CO; ++o) a0[o] += e0[o];
                             }
                         }
                     }
-                    for (int64_t o = 0; o < CO; ++o) out[((n * CO + o) * H + y) * W + x] = acc[o];
+                    for (int64_t o = 0; o < CO; ++o) out[((n * CO + o) * H + y) * W + x] = a0[o] + a1[o];
                 }
             }
         }
     });
 }
 
-template <int CO_T>
+template <int K_T, int CO_T>
 void backward_impl(const int32_t* __restrict__ idx, const float* __restrict__ S, const float* __restrict__ G,
-                   float* __restrict__ gV, float* __restrict__ gx, int64_t N, int64_t C, int64_t Hp,
-                   int64_t Wp, int64_t k, int64_t NV, int64_t co_rt) {
-    // G is channel-last (N, H, W, CO); gV (C, NV, k, k, CO) starts at zero. In source-pixel order:
-    // each input pixel adds the k x k output gradients it fed into its table row (one contiguous
-    // k*k*CO row) and takes their dot product with its slope row as its own gradient.
-    const int64_t CO = CO_T ? CO_T : co_rt;
-    const int64_t H = Hp - k + 1, W = Wp - k + 1, KK = k * k;
+                   float* __restrict__ gV, float* __restrict__ gx, int64_t N, int64_t C, int64_t H,
+                   int64_t W, int64_t k_rt, int64_t origin, int64_t NV, int64_t co_rt) {
+    // G is channel-last (N, H, W, CO); gV (C, NV, k, k, CO) and gx (N, C, H, W) start at zero.
+    // In source order over the edge-padded image (padded coordinate p reads pixel clamp(p - lo),
+    // lo = k - 1 + origin, and feeds output p - (k - 1) + j through tap j): each padded pixel adds the
+    // output gradients it fed into its table row (one contiguous k*k*CO row) and adds their dot
+    // product with its slope row to its pixel's gradient. Runs of equal values along a row are summed
+    // in `pend` first and added to the table row once (no read-modify-write chain through memory).
+    const int64_t k = K_T ? K_T : k_rt, CO = CO_T ? CO_T : co_rt;
+    const int64_t KK = k * k, lo = k - 1 + origin, Hp = H + k - 1, Wp = W + k - 1;
     const int64_t table = C * NV * KK * CO;
     std::mutex mu;
     at::parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
@@ -64,23 +91,39 @@ void backward_impl(const int32_t* __restrict__ idx, const float* __restrict__ S,
             own.assign(table, 0.f);
             gv = own.data();
         }
+        std::vector<float> pend_v(KK * CO);
+        float* __restrict__ pend = pend_v.data();
         float acc[MAX_CO];
         for (int64_t n = n0; n < n1; ++n) {
             for (int64_t c = 0; c < C; ++c) {
-                const int64_t base = ((n * C + c) * Hp) * Wp;
-                for (int64_t sy = 0; sy < Hp; ++sy) {
-                    for (int64_t sx = 0; sx < Wp; ++sx) {
-                        const int64_t row = (c * NV + idx[base + sy * Wp + sx]) * KK * CO;
+                const int64_t base = (n * C + c) * H * W;
+                float* __restrict__ gvc = gv + c * NV * KK * CO;
+                const float* __restrict__ sc = S + c * NV * KK * CO;
+                for (int64_t py = 0; py < Hp; ++py) {
+                    const int64_t ry = std::min(std::max(py - lo, int64_t(0)), H - 1);
+                    int64_t cur = -1;
+                    for (int64_t px = 0; px < Wp; ++px) {
+                        const int64_t rx = std::min(std::max(px - lo, int64_t(0)), W - 1);
+                        const int64_t v = idx[base + ry * W + rx];
+                        if (v != cur) {
+                            if (cur >= 0) {
+                                float* __restrict__ d = gvc + cur * KK * CO;
+                                for (int64_t i = 0; i < KK * CO; ++i) d[i] += pend[i];
+                            }
+                            for (int64_t i = 0; i < KK * CO; ++i) pend[i] = 0.f;
+                            cur = v;
+                        }
+                        const float* __restrict__ srow = sc + v * KK * CO;
                         for (int64_t o = 0; o < CO; ++o) acc[o] = 0.f;
                         for (int64_t jy = 0; jy < k; ++jy) {
-                            const int64_t y = sy - (k - 1) + jy;
+                            const int64_t y = py - (k - 1) + jy;
                             if (y < 0 || y >= H) continue;
                             for (int64_t jx = 0; jx < k; ++jx) {
-                                const int64_t x = sx - (k - 1) + jx;
+                                const int64_t x = px - (k - 1) + jx;
                                 if (x < 0 || x >= W) continue;
                                 const float* __restrict__ g = G + ((n * H + y) * W + x) * CO;
-                                float* __restrict__ d = gv + row + (jy * k + jx) * CO;
-                                const float* __restrict__ s = S + row + (jy * k + jx) * CO;
+                                float* __restrict__ d = pend + (jy * k + jx) * CO;
+                                const float* __restrict__ s = srow + (jy * k + jx) * CO;
                                 for (int64_t o = 0; o < CO; ++o) {
                                     d[o] += g[o];
                                     acc[o] += s[o] * g[o];
@@ -89,8 +132,10 @@ void backward_impl(const int32_t* __restrict__ idx, const float* __restrict__ S,
                         }
                         float t = 0.f;
                         for (int64_t o = 0; o < CO; ++o) t += acc[o];
-                        gx[base + sy * Wp + sx] = t;
+                        gx[base + ry * W + rx] += t;
                     }
+                    float* __restrict__ d = gvc + cur * KK * CO;
+                    for (int64_t i = 0; i < KK * CO; ++i) d[i] += pend[i];
                 }
             }
         }
@@ -101,40 +146,50 @@ void backward_impl(const int32_t* __restrict__ idx, const float* __restrict__ S,
     });
 }
 
-void check(const torch::Tensor& idx, const torch::Tensor& V, int64_t k) {
+template <typename F>
+F pick(int64_t k, int64_t co, F k2c8, F k2c16, F k3c8, F k3c16, F any) {
+    if (k == 2) return co == 8 ? k2c8 : co == 16 ? k2c16 : any;
+    if (k == 3) return co == 8 ? k3c8 : co == 16 ? k3c16 : any;
+    return any;
+}
+
+void check(const torch::Tensor& idx, const torch::Tensor& V, int64_t k, int64_t origin) {
     TORCH_CHECK(idx.scalar_type() == torch::kInt32 && idx.is_contiguous() && idx.dim() == 4,
-                "idx: contiguous int32 (N, C, Hp, Wp)");
+                "idx: contiguous int32 (N, C, H, W)");
     TORCH_CHECK(V.scalar_type() == torch::kFloat32 && V.is_contiguous() && V.dim() == 5,
                 "table: contiguous float32 (C, NV, k, k, CO)");
     TORCH_CHECK(V.size(0) == idx.size(1) && V.size(2) == k && V.size(3) == k, "table/idx shape mismatch");
     TORCH_CHECK(V.size(4) <= MAX_CO, "at most 256 output channels");
-    TORCH_CHECK(idx.size(2) >= k && idx.size(3) >= k, "input smaller than the kernel");
+    TORCH_CHECK(1 <= k && k <= 8 && -(k - 1) <= origin && origin <= 0, "kernel 1..8, origin -(k-1)..0");
+    TORCH_CHECK(idx.size(2) >= 1 && idx.size(3) >= 1, "empty input");
 }
 
 }  // namespace
 
-torch::Tensor ec_forward(torch::Tensor idx, torch::Tensor V, int64_t k) {
-    check(idx, V, k);
-    const int64_t N = idx.size(0), C = idx.size(1), Hp = idx.size(2), Wp = idx.size(3);
+torch::Tensor ec_forward(torch::Tensor idx, torch::Tensor V, int64_t k, int64_t origin) {
+    check(idx, V, k, origin);
+    const int64_t N = idx.size(0), C = idx.size(1), H = idx.size(2), W = idx.size(3);
     const int64_t NV = V.size(1), CO = V.size(4);
-    auto out = torch::empty({N, CO, Hp - k + 1, Wp - k + 1}, V.options());
-    auto f = CO == 8 ? forward_impl<8> : CO == 16 ? forward_impl<16> : forward_impl<0>;
-    f(idx.data_ptr<int32_t>(), V.data_ptr<float>(), out.data_ptr<float>(), N, C, Hp, Wp, k, NV, CO);
+    auto out = torch::empty({N, CO, H, W}, V.options());
+    auto f = pick(k, CO, forward_impl<2, 8>, forward_impl<2, 16>, forward_impl<3, 8>, forward_impl<3, 16>,
+                  forward_impl<0, 0>);
+    f(idx.data_ptr<int32_t>(), V.data_ptr<float>(), out.data_ptr<float>(), N, C, H, W, k, origin, NV, CO);
     return out;
 }
 
-std::vector<torch::Tensor> ec_backward(torch::Tensor idx, torch::Tensor S, torch::Tensor G, int64_t k) {
-    check(idx, S, k);
-    const int64_t N = idx.size(0), C = idx.size(1), Hp = idx.size(2), Wp = idx.size(3);
+std::vector<torch::Tensor> ec_backward(torch::Tensor idx, torch::Tensor S, torch::Tensor G, int64_t k,
+                                       int64_t origin) {
+    check(idx, S, k, origin);
+    const int64_t N = idx.size(0), C = idx.size(1), H = idx.size(2), W = idx.size(3);
     const int64_t NV = S.size(1), CO = S.size(4);
-    TORCH_CHECK(G.scalar_type() == torch::kFloat32 && G.is_contiguous() && G.size(0) == N &&
-                G.size(1) == Hp - k + 1 && G.size(2) == Wp - k + 1 && G.size(3) == CO,
-                "grad: contiguous float32 (N, H, W, CO)");
+    TORCH_CHECK(G.scalar_type() == torch::kFloat32 && G.is_contiguous() && G.dim() == 4 && G.size(0) == N &&
+                G.size(1) == H && G.size(2) == W && G.size(3) == CO, "grad: contiguous float32 (N, H, W, CO)");
     auto gV = torch::zeros_like(S);
-    auto gx = torch::empty({N, C, Hp, Wp}, S.options());
-    auto f = CO == 8 ? backward_impl<8> : CO == 16 ? backward_impl<16> : backward_impl<0>;
+    auto gx = torch::zeros({N, C, H, W}, S.options());
+    auto f = pick(k, CO, backward_impl<2, 8>, backward_impl<2, 16>, backward_impl<3, 8>, backward_impl<3, 16>,
+                  backward_impl<0, 0>);
     f(idx.data_ptr<int32_t>(), S.data_ptr<float>(), G.data_ptr<float>(), gV.data_ptr<float>(),
-      gx.data_ptr<float>(), N, C, Hp, Wp, k, NV, CO);
+      gx.data_ptr<float>(), N, C, H, W, k, origin, NV, CO);
     return {gV, gx};
 }
 

@@ -5,9 +5,9 @@ every activation value: ``V[c, v] = sum_l M[v, l] E[c, l]`` with M the 2^A x L i
 (rows ``1 - t`` at ``i`` and ``t`` at ``min(i + 1, L - 1)``, from golden.iqlut.nuqd of each value) and E
 the LUT entries. ``ec`` is then one gather per input pixel and channel and k^2 shifted adds:
 
-    acc[n, o, y, x] = sum_{c, jy, jx} V[c, v[n, c, y + k-1-jy, x + k-1-jx], jy, jx, o]
+    acc[n, o, y, x] = sum_{c, jy, jx} V[c, v[n, c, y - jy - origin, x - jx - origin], jy, jx, o]
 
-(the same sum as golden.iqlut.ec). V = M E is a tiny matmul that autograd differentiates, so the
+(the same sum as golden.iqlut.ec, source coordinates clamped to the image). V = M E is a tiny matmul that autograd differentiates, so the
 kernel only scatters the output gradient into dV; the input gradient uses the slope table
 S = D E (``(E[i+1] - E[i]) / width_i``, the straight-through gradient of the NUQD fraction).
 
@@ -102,14 +102,20 @@ def int_value_table(lut: np.ndarray, grid: np.ndarray, recip: np.ndarray, frac_b
 
 # -- the torch fallback (same arithmetic as the kernel) ---------------------------------------------
 
-def _forward_torch(idx: torch.Tensor, V: torch.Tensor, k: int) -> torch.Tensor:
-    n, c, hp, wp = idx.shape
-    h, w = hp - k + 1, wp - k + 1
+def _pad_rows(n: int, k: int, origin: int) -> torch.Tensor:
+    """Source row of each edge-padded row: clamp(p - (k - 1 + origin), 0, n - 1), p < n + k - 1."""
+    return torch.clamp(torch.arange(n + k - 1) - (k - 1 + origin), 0, n - 1)
+
+
+def _forward_torch(idx: torch.Tensor, V: torch.Tensor, k: int, origin: int) -> torch.Tensor:
+    n, c, h, w = idx.shape
+    idx = idx[:, :, _pad_rows(h, k, origin)][:, :, :, _pad_rows(w, k, origin)].long()
+    hp, wp = h + k - 1, w + k - 1
     co = V.shape[-1]
     tab = V.reshape(c, V.shape[1], k * k * co)
-    s = tab[0][idx[:, 0].long()]
+    s = tab[0][idx[:, 0]]
     for ci in range(1, c):
-        s = s + tab[ci][idx[:, ci].long()]
+        s = s + tab[ci][idx[:, ci]]
     s = s.reshape(n, hp, wp, k, k, co)
     acc = 0
     for jy in range(k):
@@ -118,10 +124,12 @@ def _forward_torch(idx: torch.Tensor, V: torch.Tensor, k: int) -> torch.Tensor:
     return acc.permute(0, 3, 1, 2).contiguous()
 
 
-def _backward_torch(idx: torch.Tensor, S: torch.Tensor, G: torch.Tensor, k: int):
-    """G channel-last (N, H, W, CO) -> (grad V like S, grad input (N, C, Hp, Wp))."""
-    n, c, hp, wp = idx.shape
-    h, w, co = G.shape[1], G.shape[2], G.shape[3]
+def _backward_torch(idx: torch.Tensor, S: torch.Tensor, G: torch.Tensor, k: int, origin: int):
+    """G channel-last (N, H, W, CO) -> (grad V like S, grad input (N, C, H, W))."""
+    n, c, h, w = idx.shape
+    rows, cols = _pad_rows(h, k, origin), _pad_rows(w, k, origin)
+    idx = idx[:, :, rows][:, :, :, cols].long()
+    hp, wp, co = h + k - 1, w + k - 1, G.shape[3]
     gs = G.new_zeros(n, hp, wp, k, k, co)
     for jy in range(k):
         for jx in range(k):
@@ -129,41 +137,45 @@ def _backward_torch(idx: torch.Tensor, S: torch.Tensor, G: torch.Tensor, k: int)
     gs = gs.reshape(n, hp, wp, k * k * co)
     gV = torch.zeros_like(S).reshape(c, S.shape[1], k * k * co)
     stab = S.reshape(c, S.shape[1], k * k * co)
-    gx = G.new_empty(n, c, hp, wp)
+    gxp = G.new_empty(n, c, hp, wp)
     for ci in range(c):
-        v = idx[:, ci].long()
+        v = idx[:, ci]
         gV[ci].index_add_(0, v.reshape(-1), gs.reshape(-1, k * k * co))
-        gx[:, ci] = (stab[ci][v] * gs).sum(-1)
+        gxp[:, ci] = (stab[ci][v] * gs).sum(-1)
+    gx = G.new_zeros(n, c, h, wp).index_add_(2, rows, gxp)
+    gx = G.new_zeros(n, c, h, w).index_add_(3, cols, gx)
     return gV.reshape(S.shape), gx
 
 
-def ec_forward(idx: torch.Tensor, V: torch.Tensor, k: int) -> torch.Tensor:
+def ec_forward(idx: torch.Tensor, V: torch.Tensor, k: int, origin: int) -> torch.Tensor:
+    """idx int32 (N, C, H, W) value indices, V float32 (C, NV, k, k, CO) -> (N, CO, H, W): the EC
+    with origin ``origin`` and edges replicated (golden.iqlut.ec)."""
     ext = extension()
     V = V.contiguous()
-    return ext.ec_forward(idx, V, k) if ext is not None else _forward_torch(idx, V, k)
+    return ext.ec_forward(idx, V, k, origin) if ext is not None else _forward_torch(idx, V, k, origin)
 
 
-def ec_backward(idx: torch.Tensor, S: torch.Tensor, G: torch.Tensor, k: int):
+def ec_backward(idx: torch.Tensor, S: torch.Tensor, G: torch.Tensor, k: int, origin: int):
     ext = extension()
     if ext is not None:
-        return tuple(ext.ec_backward(idx, S, G, k))
-    return _backward_torch(idx, S, G, k)
+        return tuple(ext.ec_backward(idx, S, G, k, origin))
+    return _backward_torch(idx, S, G, k, origin)
 
 
 class TableEC(torch.autograd.Function):
-    """acc = EC(xp) through the value table V (gradient to V and to xp; S is the slope table)."""
+    """acc = EC(x) through the value table V (gradient to V and to x; S is the slope table)."""
 
     @staticmethod
-    def forward(ctx, xp, V, S, idx, k):
+    def forward(ctx, x, V, S, idx, k, origin):
         ctx.save_for_backward(idx, S)
-        ctx.k = k
-        return ec_forward(idx, V.contiguous(), k)
+        ctx.k, ctx.origin = k, origin
+        return ec_forward(idx, V, k, origin)
 
     @staticmethod
     def backward(ctx, g):
         idx, S = ctx.saved_tensors
-        gV, gx = ec_backward(idx, S.contiguous(), g.permute(0, 2, 3, 1).contiguous().float(), ctx.k)
-        return gx, gV, None, None, None
+        gV, gx = ec_backward(idx, S.contiguous(), g.permute(0, 2, 3, 1).contiguous().float(), ctx.k, ctx.origin)
+        return gx, gV, None, None, None, None
 
 
 def value_index(xp: torch.Tensor, act_bits: int) -> torch.Tensor:

@@ -182,12 +182,11 @@ class ECLayer(nn.Module):
         (through the matmul) and to x (slope table)."""
         layer = self.layer
         k, c, co = layer.kernel, layer.c_in, layer.c_out
-        xp = self._pad(x)
         e = self.entries(True).reshape(c, layer.levels, k * k * co)
         nv = self.interp.shape[0]
         v = torch.matmul(self.interp, e).reshape(c, nv, k, k, co)
         s = torch.matmul(self.slope, e.detach()).reshape(c, nv, k, k, co)
-        return ec_table.TableEC.apply(xp, v, s, ec_table.value_index(xp, self.cfg.act_bits), k)
+        return ec_table.TableEC.apply(x, v, s, ec_table.value_index(x, self.cfg.act_bits), k, layer.origin)
 
     @torch.no_grad()
     def _ec_table_int(self, x: torch.Tensor) -> torch.Tensor:
@@ -197,9 +196,9 @@ class ECLayer(nn.Module):
         tab = ec_table.int_value_table(lut, self._grid_np, self._recip_np, layer.frac_bits, self.cfg.act_bits)
         if np.abs(tab).max(axis=1).reshape(-1, layer.c_out).sum(axis=0).max() >= 1 << 24:    # a float32 sum could round: exact float64 path
             return self._ec_exact(x)
-        xp = self._pad(x.float())
-        acc = ec_table.ec_forward(ec_table.value_index(xp, self.cfg.act_bits),
-                                  torch.tensor(tab, dtype=torch.float32, device=x.device), layer.kernel)
+        acc = ec_table.ec_forward(ec_table.value_index(x.float(), self.cfg.act_bits),
+                                  torch.tensor(tab, dtype=torch.float32, device=x.device), layer.kernel,
+                                  layer.origin)
         return acc.double()
 
     @torch.no_grad()

@@ -97,16 +97,26 @@ def split_holdout(pairs):
     return train, held
 
 
-def tune_malloc() -> None:
-    """Keep large blocks on glibc's heap (no mmap/munmap and page faults for each big tensor of each
-    step) and do not trim it. Same effect as MALLOC_MMAP_THRESHOLD_=1073741824 set before start,
-    but works from inside the process. A no-op without glibc."""
+def _mallopt(mmap_threshold: int, trim_threshold: int) -> None:
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 30)   # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 1 << 30)   # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
+        libc.mallopt(-3, mmap_threshold)    # M_MMAP_THRESHOLD
+        libc.mallopt(-1, trim_threshold)    # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):       # not glibc: nothing to tune
         pass
+
+
+def tune_malloc() -> None:
+    """Keep blocks up to 1 GB on glibc's heap and do not trim it: no mmap/munmap and page faults for
+    each big tensor of each step. (MALLOC_MMAP_THRESHOLD_=1073741824 in the environment alone does
+    less: the heap top is still trimmed; mallopt works from inside the process.) No-op without glibc."""
+    _mallopt(1 << 30, 1 << 30)
+
+
+def default_malloc() -> None:
+    """glibc's steady state without tuning (for bench.train_speed's old loop): the dynamic mmap
+    threshold tops out at 32 MB, the trim threshold at twice that."""
+    _mallopt(32 << 20, 64 << 20)
 
 
 def lr_at(it: int, args) -> float:
@@ -187,14 +197,17 @@ def init_from_model(net: IQLUT, name: str, config: str) -> dict:
 LOG_HEADER = ["iter", "minutes", "loss", "lr", "val_psnr", "test_psnr_y"]
 
 
-def open_log(path: Path, append: bool):
-    """log.csv for writing; an older log (other columns) is rewritten with the current header,
-    its columns kept by name (the old Set5 column 'val_psnr_y' becomes 'test_psnr_y')."""
+def open_log(path: Path, append: bool, upto: int = 0):
+    """log.csv for writing. Appending (a resume at iteration ``upto``): rows after ``upto`` (logged
+    after the checkpoint by the interrupted process) are dropped, and an older log (other columns) is
+    rewritten with the current header, columns kept by name (the old Set5 column 'val_psnr_y'
+    becomes 'test_psnr_y')."""
     if append and path.exists():
         with open(path, newline="") as f:
             rows = list(csv.reader(f))
-        if rows and rows[0] != LOG_HEADER:
-            old = [dict(zip(rows[0], r)) for r in rows[1:]]
+        later = any(r and r[0].isdigit() and int(r[0]) > upto for r in rows[1:])
+        if rows and (rows[0] != LOG_HEADER or later):
+            old = [dict(zip(rows[0], r)) for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= upto]
             if "val_psnr_y" in rows[0]:       # older runs validated on Set5, a test set
                 for r in old:
                     r["test_psnr_y"] = r.pop("val_psnr_y")
@@ -284,7 +297,7 @@ def main(argv=None) -> int:
             args.save_to.parent.mkdir(parents=True, exist_ok=True)
             save_ckpt(args.save_to, st)
 
-    logf, log = open_log(log_path, append=bool(args.resume))
+    logf, log = open_log(log_path, append=bool(args.resume), upto=it)
     bar = None
     if not args.no_progress:
         try:
