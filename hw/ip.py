@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -465,7 +466,7 @@ def core_file(top: str, verilog: str, report: dict, *, testbench: bool) -> str:
         "m_axis_tvalid, m_axis_tready,",
         "#   m_axis_tlast, m_axis_tuser; status[3:0] (sticky bad_size, bad_last, bad_user, misaligned)",
         f"name: ::{top}:{_version()}",
-        f'description: "{desc}"',
+        f"description: {json.dumps(desc)}",          # a JSON string is a YAML scalar
         "",
         "filesets:",
         "  rtl:",
