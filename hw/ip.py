@@ -451,15 +451,15 @@ def core_file(top: str, verilog: str, report: dict, *, testbench: bool) -> str:
     are CAPI2 ``parameters``."""
     b, m = report["build"], report["model"]
     sv, lr_hex, hr_hex = testbench_files()
+    options = ", ".join(f"{k.replace('_', ' ')} {b[k]}" for k in BUILD_OPTIONS if k in b)
     desc = (f"IQ-LUT x{m['config']['scale']} super-resolution, model {m['name']}, bit-exact to golden.iqlut.upscale; "
             f"AXI4-Stream video in (8-bit LR pixels) and out ({b['hr_pixels_per_beat']} HR pixels per beat, "
-            f"{b['output_order']} order); max width {b['max_width']}, ROM ports {b['rom_ports']}")
+            f"{b['output_order']} order); {options}")
     lines = [
         "CAPI=2:",
         "# Written by `python -m hw.build` (iqlut-hw). The build options are baked into the Verilog",
         "# (not Verilog parameters): rebuild with hw.build to change them.",
-        f"#   model {m['name']}; max width {b['max_width']}; output order {b['output_order']}; "
-        f"ROM ports {b['rom_ports']}",
+        f"#   model {m['name']}; {options.replace(', ', '; ')}",
         f"#   top {top}: clk, rst (synchronous, active high); s_axis_tdata[7:0], s_axis_tvalid,",
         "#   s_axis_tready, s_axis_tlast (end of line), s_axis_tuser (start of frame); width, height",
         f"#   (sampled at each start of frame); m_axis_tdata[{8 * b['hr_pixels_per_beat'] - 1}:0], "

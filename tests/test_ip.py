@@ -245,6 +245,7 @@ def test_core_file_lists_exactly_the_files_written(ip_dir):
     assert text.startswith("CAPI=2:\n")
     core = yaml.safe_load(text)
     assert core["name"] == f"::iqlut_ipk3:{ip._version()}"
+    assert f"max width {MAX_WIDTH}, output order block, rom ports dual" in core["description"]
     listed = []
     for fs in core["filesets"].values():
         for f in fs["files"]:
