@@ -114,7 +114,7 @@ def _digest(model) -> str:
 
 def build(model, *, source: str = "", emit: str = "verilog", max_width: int = 1920,
           output_order: str = "block", rom_ports: str = "dual", synth: str | None = None,
-          pnr: str | None = None, progress=None) -> tuple[str, dict, str]:
+          pnr: str | None = None, progress=None, fold: int = 1) -> tuple[str, dict, str]:
     """Elaborate and emit. Returns (text, report, top module name); raises BuildError on
     unsupported parameters or a missing synthesis tool (``synth="blocks"``, ``pnr``), and
     ``hw.synth.ToolError`` when yosys / nextpnr fail. ``synth``: None, "blocks", "gates" or
@@ -130,7 +130,8 @@ def build(model, *, source: str = "", emit: str = "verilog", max_width: int = 19
     if pnr not in (None, "ecp5"):
         raise BuildError(f"pnr must be ecp5, got {pnr!r}")
     try:
-        core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports)
+        core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports,
+                     fold=fold)
     except ValueError as e:
         raise BuildError(str(e)) from None
     name = top_name(model.name)
@@ -141,7 +142,8 @@ def build(model, *, source: str = "", emit: str = "verilog", max_width: int = 19
         v_text = to_verilog(rtlil.convert(AxiTop(core), name=name, emit_src=False))
     if emit == "rtlil":
         if whole:   # a design is elaborated once: build a second for the RTLIL
-            core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports)
+            core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports,
+                         fold=fold)
         text = plain_names(rtlil.convert(AxiTop(core), name=name, emit_src=False))
     else:
         text = v_text
@@ -150,7 +152,7 @@ def build(model, *, source: str = "", emit: str = "verilog", max_width: int = 19
         report["synth"] = synthesize(v_text, name, synth)
     if synth == "blocks" or pnr:
         _synth_blocks(model, report, name, blocks=synth == "blocks", pnr=pnr, progress=progress,
-                      max_width=max_width, output_order=output_order, rom_ports=rom_ports)
+                      max_width=max_width, output_order=output_order, rom_ports=rom_ports, fold=fold)
     comment = "//" if emit == "verilog" else "#"
     return _header(comment, report, _digest(model)) + text, report, name
 
@@ -226,6 +228,7 @@ def _ip_files(args, model, name: str, report: dict, tb_image) -> dict[str, str]:
 
 def main(argv=None) -> int:
     from . import synth as hs
+    from .fold import FOLDS
     from .rom import ROM_PORTS
     from .top import OUTPUT_ORDERS
     p = argparse.ArgumentParser(prog="python -m hw.build", description=__doc__.split("\n\n")[0],
@@ -240,6 +243,9 @@ def main(argv=None) -> int:
                    help="block: 4x4 HR block per beat (16 px/clock); raster: HR raster order, 4 px/beat")
     p.add_argument("--rom-ports", choices=ROM_PORTS, default="dual",
                    help="two reads per cycle: dual read ports (default) or even/odd banks")
+    p.add_argument("--fold", type=int, choices=FOLDS, default=1,
+                   help="share each layer's datapath over F cycles: one LR pixel every F cycles, "
+                        "~1/F of the multipliers, ROM read ports and adders (default 1)")
     p.add_argument("--synth", nargs="?", const="blocks", choices=SYNTH_LEVELS,
                    help="run yosys for cell counts (blocks, the default: every component alone "
                         "with synth_ecp5, summed; gates: the whole design, generic gates, slow "
@@ -261,7 +267,7 @@ def main(argv=None) -> int:
         model, source = _load(args.model, args.random_seed)
         text, report, name = build(model, source=source, emit=args.emit, max_width=args.max_width,
                                    output_order=args.output_order, rom_ports=args.rom_ports,
-                                   synth=args.synth, pnr=args.pnr, progress=progress)
+                                   synth=args.synth, pnr=args.pnr, progress=progress, fold=args.fold)
         extra = _ip_files(args, model, name, report, tb_image)
     except (BuildError, hs.ToolMissing) as e:
         print(f"hw.build: error: {e}", file=sys.stderr)

@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden import spec
 
+from .fold import fold_plan, fold_side
 from .rom import rom_layout
 from .streams import Pipe, array_shape, check_positive_int, local, with_side
 
@@ -25,19 +26,22 @@ class DPFI(wiring.Component):
     ``diff_bits`` signed, the product ``product_bits`` signed, e ``entry_bits`` signed (it lies
     between lo and hi, so the sum is computed modulo 2^(entry_bits + F), exactly). Differences
     that do not fit ``diff_bits`` only occur with t = 0 (index L-1, banked ROM) and wrap
-    harmlessly. One pipeline stage (F = 0: e = lo)."""
+    harmlessly. Three pipeline stages: [hi - lo], [multiply], [add] (F = 0: one, e = lo). ``fold``:
+    P = ``lanes_per_beat`` of the ``lanes`` per beat (``hw.fold``), ``side`` in ``fold_side``."""
 
-    def __init__(self, widths: spec.LayerWidths, lanes: int, c_out: int, side=0):
-        check_positive_int("lanes", lanes)
+    def __init__(self, widths: spec.LayerWidths, lanes: int, c_out: int, side=0, fold: int = 1):
+        per, sub_beats = fold_plan(lanes, fold)
         check_positive_int("c_out", c_out)
         Shape.cast(side)
+        side = fold_side(side, sub_beats)
         self.widths, self.lanes, self.c_out, self.side = widths, lanes, c_out, side
+        self.fold, self.lanes_per_beat, self.sub_beats = fold, per, sub_beats
         f = widths.frac_bits
-        self.latency = 1
-        self.multipliers = (lanes * c_out, (widths.diff_bits, f)) if f else (0, None)
+        self.latency = 3 if f else 1
+        self.multipliers = (per * c_out, (widths.diff_bits, f)) if f else (0, None)
         super().__init__({
-            "i": In(stream.Signature(rom_layout(lanes, c_out, widths.entry_bits, f, side))),
-            "o": Out(stream.Signature(dpfi_layout(lanes, c_out, widths.entry_bits, side))),
+            "i": In(stream.Signature(rom_layout(per, c_out, widths.entry_bits, f, side))),
+            "o": Out(stream.Signature(dpfi_layout(per, c_out, widths.entry_bits, side))),
         })
 
     def elaborate(self, platform):
@@ -45,8 +49,8 @@ class DPFI(wiring.Component):
         w, f = self.widths, self.widths.frac_bits
         pipe = Pipe(m, self.o, self.i, name="dpfi")
         i, o = self.i.p, self.o.p
-        m.d.comb += self.o.valid.eq(pipe.reg(self.i.valid, 1, valid=True))
-        pipe.carry(i, o, "side")
+        m.d.comb += self.o.valid.eq(pipe.valid_chain(self.i.valid, self.latency))
+        pipe.carry(i, o, "side", stages=self.latency)
         if not f:
             m.d.comb += o.e.eq(pipe.reg(i.lo, name="e1"))
             return m
@@ -54,12 +58,16 @@ class DPFI(wiring.Component):
         frac, e_out = local(m, i.frac, "frac_in"), Signal(o.e.shape(), name="e_out")
         half = Const(1 << (f - 1), f)
         self.diff_signals, self.product_signals = [], []
-        for n in range(self.lanes):
+        for n in range(self.lanes_per_beat):
             lo_n, hi_n, e_n = local(m, lo_in[n], f"lo_in{n}"), local(m, hi_in[n], f"hi_in{n}"), e_out[n]
+            t1 = pipe.reg(frac[n], name=f"t1_{n}")
             for c in range(self.c_out):
-                diff = (hi_n[c] - lo_n[c])[:w.diff_bits].as_signed()
-                prod = (diff * frac[n])[:w.product_bits].as_signed()
-                total = (Cat(half, lo_n[c]).as_signed() + prod)[:w.entry_bits + f]
+                diff = Signal(signed(w.diff_bits), name=f"diff{n}_{c}")
+                m.d.comb += diff.eq((hi_n[c] - lo_n[c])[:w.diff_bits].as_signed())
+                diff1, lo1 = pipe.reg(diff, name=f"diff1_{n}_{c}"), pipe.reg(lo_n[c], name=f"lo1_{n}_{c}")
+                prod = (diff1 * t1)[:w.product_bits].as_signed()
+                prod2, lo2 = pipe.reg(prod, name=f"prod2_{n}_{c}"), pipe.reg(lo1, name=f"lo2_{n}_{c}")
+                total = (Cat(half, lo2).as_signed() + prod2)[:w.entry_bits + f]
                 m.d.comb += e_n[c].eq(pipe.reg(total[f:], signed(w.entry_bits), name=f"e{n}_{c}"))
                 self.diff_signals.append(diff)
                 self.product_signals.append(prod)

@@ -3,7 +3,7 @@
 tree (``golden.iqlut.ec``)."""
 from __future__ import annotations
 
-from amaranth import Module, Shape, Signal, signed, unsigned
+from amaranth import Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -11,6 +11,7 @@ from golden import spec
 from golden.modelfile import Model
 
 from .dpfi import DPFI, dpfi_layout
+from .fold import Deserializer, Serializer, check_fold, fold_plan, fold_side
 from .nuqd import NUQD
 from .rom import LutRom
 from .streams import (
@@ -37,21 +38,28 @@ class Accumulate(wiring.Component):
     """Adder tree: acc[o] = sum over the ``lanes`` terms e[n][o] (the c_in x k^2 DPFI outputs of
     one output pixel). Every adder is ``acc_bits`` wide: two's-complement sums wrap consistently
     and the true sum lies in [acc_lo, acc_hi] (interval analysis), so the final value is exact even
-    where a partial sum would not fit. A register after every ``levels_per_stage`` tree levels."""
+    where a partial sum would not fit. A register after every ``levels_per_stage`` tree levels.
+
+    ``fold`` (``hw.fold``): the tree sums the P = ``lanes_per_beat`` terms of a sub-beat and an
+    accumulator register (also ``acc_bits``, wrapping) sums the S sub-beats of a pixel; the pixel
+    leaves after its last sub-beat (one more stage)."""
 
     def __init__(self, widths: spec.LayerWidths, lanes: int, c_out: int, side=0,
-                 levels_per_stage: int = 2):
-        check_positive_int("lanes", lanes)
+                 levels_per_stage: int = 2, fold: int = 1):
+        per, sub_beats = fold_plan(lanes, fold)
         check_positive_int("c_out", c_out)
         check_positive_int("levels_per_stage", levels_per_stage)
         Shape.cast(side)
         self.widths, self.lanes, self.c_out, self.side = widths, lanes, c_out, side
+        self.fold, self.lanes_per_beat, self.sub_beats = fold, per, sub_beats
         self.levels_per_stage = levels_per_stage
-        self.levels = max(0, (lanes - 1).bit_length())
-        self.latency = max(1, -(-self.levels // levels_per_stage))
-        self.adders = (lanes - 1) * c_out
+        self.levels = max(0, (per - 1).bit_length())
+        self.tree_latency = max(1, -(-self.levels // levels_per_stage))
+        self.latency = self.tree_latency + (sub_beats > 1)
+        self.adders = (per - 1 + (sub_beats > 1)) * c_out
         super().__init__({
-            "i": In(stream.Signature(dpfi_layout(lanes, c_out, widths.entry_bits, side))),
+            "i": In(stream.Signature(dpfi_layout(per, c_out, widths.entry_bits,
+                                                 fold_side(side, sub_beats)))),
             "o": Out(stream.Signature(acc_layout(c_out, widths.acc_bits, side))),
         })
 
@@ -60,9 +68,9 @@ class Accumulate(wiring.Component):
         ab = self.widths.acc_bits
         pipe = Pipe(m, self.o, self.i, name="acc")
         terms = [[Signal(signed(ab), name=f"t{n}_{o}") for o in range(self.c_out)]
-                 for n in range(self.lanes)]
+                 for n in range(self.lanes_per_beat)]
         e_in = local(m, self.i.p.e, "e_in")
-        for n in range(self.lanes):
+        for n in range(self.lanes_per_beat):
             e_n = local(m, e_in[n], f"e_in{n}")
             m.d.comb += [terms[n][o].eq(e_n[o]) for o in range(self.c_out)]
         valid, side = self.i.valid, self.i.p.side if has(self.i.p, "side") else None
@@ -88,11 +96,24 @@ class Accumulate(wiring.Component):
                 stages += 1
                 if len(terms) == 1:
                     break
-        assert stages == self.latency
+        assert stages == self.tree_latency
+        sums = terms[0]
+        if self.sub_beats > 1:      # sum the sub-beats: acc = (first ? 0 : acc) + tree
+            first, last = side.sub == 0, side.sub == self.sub_beats - 1
+            sums = []
+            for o, t in enumerate(terms[0]):
+                acc = Signal(signed(ab), name=f"fold_acc{o}", reset_less=True)
+                total = Signal(signed(ab), name=f"fold_total{o}")
+                m.d.comb += total.eq(Mux(first, 0, acc) + t)
+                with m.If(pipe.en & valid):
+                    m.d.sync += acc.eq(total)
+                sums.append(pipe.reg(total, name=f"fold_sum{o}"))
+            side = pipe.reg(side.inner, name="fold_side") if Shape.cast(self.side).width else None
+            valid = pipe.reg(valid & last, 1, valid=True)
         m.d.comb += self.o.valid.eq(valid)
         if side is not None:
             m.d.comb += self.o.p.side.eq(side)
-        m.d.comb += [self.o.p.acc[o].eq(terms[0][o]) for o in range(self.c_out)]
+        m.d.comb += [self.o.p.acc[o].eq(sums[o]) for o in range(self.c_out)]
         return m
 
 
@@ -107,32 +128,48 @@ class EC(wiring.Component):
     of each tap's table, c_in k^2 lanes) -> ``DPFI`` (c_in k^2 c_out multiply-adds) ->
     ``Accumulate`` (adder tree over the c_in k^2 terms of each output channel). With ``residual``
     the side output also carries x[q] (the window tap at j = -origin), for the gate.
+
+    ``fold`` F (``hw.fold``): the NUQD handles ceil(k c_in / F) lanes per cycle (a column is
+    serialized into it and gathered again before the window shift), and ROM, DPFI and adder tree
+    ceil(c_in k^2 / F) lanes per cycle (the window is serialized, the accumulator sums the
+    sub-beats): one output pixel per ``sub_beats`` <= F cycles, datapath ~1/F.
     """
 
     def __init__(self, model: Model, n: int, max_width: int, *, rom_ports: str = "dual",
-                 residual: bool = False):
+                 residual: bool = False, fold: int = 1):
         cfg = model.config
         if not isinstance(n, int) or not 0 <= n < len(cfg.layers):
             raise ValueError(f"layer index must be in 0..{len(cfg.layers) - 1}, got {n!r}")
         check_positive_int("max_width", max_width)
+        check_fold(fold)
         layer, w = cfg.layers[n], model.widths[n]
         self.model, self.n, self.layer, self.widths = model, n, layer, w
         a, k, c_in = cfg.act_bits, layer.kernel, layer.c_in
         self.lanes = c_in * k * k
-        self.residual = residual
+        self.residual, self.fold = residual, fold
         res = {"residual": data.ArrayLayout(signed(a), c_in)} if residual else {}
         col_side = data.StructLayout({**res, "ctrl": CTRL})
         col_shape = struct({"index": data.ArrayLayout(unsigned(w.index_bits), k * c_in),
                             "frac": data.ArrayLayout(unsigned(w.frac_bits), k * c_in), **res})
         side = data.StructLayout({**res, **FLAGS})
+        q_fields = {"index": unsigned(w.index_bits), **({"frac": unsigned(w.frac_bits)} if w.frac_bits else {})}
         self.columns = ColumnGen(signed(a), c_in, k, layer.origin, max_width)
-        self.nuqd = NUQD(model.grids[n], model.recips[n], w, k * c_in, col_side)
+        self.nuqd = NUQD(model.grids[n], model.recips[n], w, k * c_in, col_side, fold=fold)
         self.shift = WindowShift(col_shape, k)
-        self.rom = LutRom(model.layers[n].lut, cfg.entry_bits, w, rom_ports, side)
-        self.dpfi = DPFI(w, self.lanes, layer.c_out, side)
-        self.accumulate = Accumulate(w, self.lanes, layer.c_out, side)
-        self.parts = {"columns": self.columns, "nuqd": self.nuqd, "shift": self.shift,
-                      "rom": self.rom, "dpfi": self.dpfi, "accumulate": self.accumulate}
+        self.rom = LutRom(model.layers[n].lut, cfg.entry_bits, w, rom_ports, side, fold=fold)
+        self.dpfi = DPFI(w, self.lanes, layer.c_out, side, fold=fold)
+        self.accumulate = Accumulate(w, self.lanes, layer.c_out, side, fold=fold)
+        folded_nuqd, folded_rom = self.nuqd.sub_beats > 1, self.rom.sub_beats > 1
+        self.col_serializer = Serializer({"x": signed(a)}, k * c_in, fold, col_side) if folded_nuqd else None
+        self.col_deserializer = Deserializer(q_fields, k * c_in, fold, col_side) if folded_nuqd else None
+        self.win_serializer = Serializer(q_fields, self.lanes, fold, side) if folded_rom else None
+        #: cycles per output pixel (one pixel per cycle unfolded); a column takes nuqd.sub_beats
+        self.sub_beats = max(self.nuqd.sub_beats, self.rom.sub_beats)
+        parts = {"columns": self.columns, "col_serializer": self.col_serializer, "nuqd": self.nuqd,
+                 "col_deserializer": self.col_deserializer, "shift": self.shift,
+                 "win_serializer": self.win_serializer, "rom": self.rom, "dpfi": self.dpfi,
+                 "accumulate": self.accumulate}
+        self.parts = {k_: p for k_, p in parts.items() if p is not None}
         self.latency = sum(p.latency for p in self.parts.values())
         self.lag = self.columns.lag
         self.line_buffer_bits = self.columns.line_buffer_bits
@@ -149,28 +186,38 @@ class EC(wiring.Component):
         cg, nuqd, sh, rom = self.columns, self.nuqd, self.shift, self.rom
         k, c_in, d = self.layer.kernel, self.layer.c_in, self.lag
         wiring.connect(m, wiring.flipped(self.i), cg.i)
+        # folded: column -> serializer -> NUQD -> deserializer -> shift; window -> serializer -> ROM
+        nuqd_i, nuqd_o, rom_i = nuqd.i, nuqd.o, rom.i
+        if self.col_serializer is not None:
+            ser, deser = self.col_serializer, self.col_deserializer
+            wiring.connect(m, ser.o, nuqd.i)
+            wiring.connect(m, nuqd.o, deser.i)
+            nuqd_i, nuqd_o = ser.i, deser.o
+        if self.win_serializer is not None:
+            wiring.connect(m, self.win_serializer.o, rom.i)
+            rom_i = self.win_serializer.i
         # column -> NUQD (the residual x[q] is row d of the column, delayed d columns by the shift)
         res_bits = c_in * self.model.config.act_bits
-        res_in = [nuqd.i.p.side.residual.eq(cg.o.p.x.as_value().word_select(d, res_bits))] \
+        res_in = [nuqd_i.p.side.residual.eq(cg.o.p.x.as_value().word_select(d, res_bits))] \
             if self.residual else []
-        stream_map(m, cg.o, nuqd.i, nuqd.i.p.x.eq(cg.o.p.x), nuqd.i.p.side.ctrl.eq(cg.o.p.side), *res_in)
+        stream_map(m, cg.o, nuqd_i, nuqd_i.p.x.eq(cg.o.p.x), nuqd_i.p.side.ctrl.eq(cg.o.p.side), *res_in)
         # NUQD -> window shift register
-        res_mid = [sh.i.p.col.residual.eq(nuqd.o.p.side.residual)] if self.residual else []
-        frac_mid = [sh.i.p.col.frac.eq(nuqd.o.p.frac)] if self.widths.frac_bits else []
-        stream_map(m, nuqd.o, sh.i, sh.i.p.col.index.eq(nuqd.o.p.index),
-                   sh.i.p.side.eq(nuqd.o.p.side.ctrl), *frac_mid, *res_mid)
+        res_mid = [sh.i.p.col.residual.eq(nuqd_o.p.side.residual)] if self.residual else []
+        frac_mid = [sh.i.p.col.frac.eq(nuqd_o.p.frac)] if self.widths.frac_bits else []
+        stream_map(m, nuqd_o, sh.i, sh.i.p.col.index.eq(nuqd_o.p.index),
+                   sh.i.p.side.eq(nuqd_o.p.side.ctrl), *frac_mid, *res_mid)
         # window -> ROM lanes n = (jy * k + jx) * c_in + c
         cols = [local(m, sh.o.p.cols[jx], f"col{jx}") for jx in range(k)]
         fields = ("index", "frac") if self.widths.frac_bits else ("index",)
         for name in fields:
-            lanes = Signal(rom.i.p[name].shape(), name=name)
+            lanes = Signal(rom_i.p[name].shape(), name=name)
             for jy in range(k):
                 for jx in range(k):
                     for c in range(c_in):
                         m.d.comb += lanes[(jy * k + jx) * c_in + c].eq(cols[jx][name][jy * c_in + c])
-            m.d.comb += rom.i.p[name].eq(lanes)
-        res_out = [rom.i.p.side.residual.eq(cols[d].residual)] if self.residual else []
-        stream_map(m, sh.o, rom.i, rom.i.p.side.eol.eq(sh.o.p.eol), rom.i.p.side.eof.eq(sh.o.p.eof),
+            m.d.comb += rom_i.p[name].eq(lanes)
+        res_out = [rom_i.p.side.residual.eq(cols[d].residual)] if self.residual else []
+        stream_map(m, sh.o, rom_i, rom_i.p.side.eol.eq(sh.o.p.eol), rom_i.p.side.eof.eq(sh.o.p.eof),
                    *res_out)
         wiring.connect(m, rom.o, self.dpfi.i)
         wiring.connect(m, self.dpfi.o, self.accumulate.i)

@@ -20,7 +20,8 @@ class BlockOutput(wiring.Component):
     """Block output of ``golden.iqlut.iq_block``: y = clamp(round_shift(acc, shift), act range);
     gated: x' = x + round_shift(g (y - x), G) with the residual x[q] (channel 0 broadcast when
     c_in = 1). y - x is A+1 bits, g (y - x) + 2^(G-1) fits A+G+1 bits; x' needs no clamp (it lies
-    between x and y). Stages: [round, clamp] then [gate] (ungated: one stage)."""
+    between x and y). Stages (for >= 150 MHz on ECP5): [round], [clamp], [y - x], [g (y - x)],
+    [x + round_shift] (ungated: the first two)."""
 
     def __init__(self, *, act_bits: int, acc_bits: int, shift: int, c_in: int, c_out: int,
                  gate: int | None, gate_bits: int):
@@ -35,7 +36,7 @@ class BlockOutput(wiring.Component):
                 raise ValueError(f"a gated block needs c_in == c_out or c_in == 1, got {c_in} -> {c_out}")
         self.act_bits, self.acc_bits, self.shift = act_bits, acc_bits, shift
         self.c_in, self.c_out, self.gate, self.gate_bits = c_in, c_out, gate, gate_bits
-        self.latency = 2 if gate is not None else 1
+        self.latency = 5 if gate is not None else 2
         #: constant multipliers of the gate (count, operand widths)
         self.multipliers = (c_out, (act_bits + 1, gate_bits + 1)) if gate is not None else (0, None)
         side = data.StructLayout({**({"residual": data.ArrayLayout(signed(act_bits), c_in)}
@@ -58,25 +59,24 @@ class BlockOutput(wiring.Component):
         lo, hi = -(1 << (a - 1)), (1 << (a - 1)) - 1
         pipe = Pipe(m, self.o, self.i, name="out")
         i, o = self.i.p, self.o.p
-        v = pipe.reg(self.i.valid, 1, valid=True)
-        flags = [pipe.reg(i.side.eol, 1, name="eol1"), pipe.reg(i.side.eof, 1, name="eof1")]
-        y = [pipe.reg(clamp(round_shift(i.acc[c], self.shift), lo, hi), signed(a), name=f"y{c}")
-             for c in range(self.c_out)]
+        m.d.comb += [self.o.valid.eq(pipe.valid_chain(self.i.valid, self.latency)),
+                     o.eol.eq(pipe.carry_value(i.side.eol, self.latency, "eol")),
+                     o.eof.eq(pipe.carry_value(i.side.eof, self.latency, "eof"))]
+        # [round] then [clamp]
+        r = [pipe.reg(round_shift(i.acc[c], self.shift), name=f"r{c}") for c in range(self.c_out)]
+        y = [pipe.reg(clamp(r[c], lo, hi), signed(a), name=f"y{c}") for c in range(self.c_out)]
         if self.gate is None:
-            m.d.comb += [self.o.valid.eq(v), o.eol.eq(flags[0]), o.eof.eq(flags[1])]
             m.d.comb += [o.data[c].eq(y[c]) for c in range(self.c_out)]
             return m
-        res = pipe.reg(i.side.residual, name="residual1")
-        m.d.comb += [self.o.valid.eq(pipe.reg(v, 1, valid=True)),
-                     o.eol.eq(pipe.reg(flags[0], name="eol2")),
-                     o.eof.eq(pipe.reg(flags[1], name="eof2"))]
+        res = pipe.carry_value(i.side.residual, 2, "residual")
         g, G = self.gate, self.gate_bits
-        for c in range(self.c_out):
+        for c in range(self.c_out):     # [y - x], [g (y - x)], [x + round_shift]
             x = res[0 if self.c_in == 1 else c]
             delta = Signal(signed(a + 1), name=f"delta{c}")
             m.d.comb += delta.eq(y[c] - x)
-            m.d.comb += o.data[c].eq(pipe.reg(x + round_shift(g * delta, G), signed(a),
-                                              name=f"x{c}"))
+            delta3, x3 = pipe.reg(delta, name=f"delta3_{c}"), pipe.reg(x, name=f"res3_{c}")
+            prod4, x4 = pipe.reg(g * delta3, name=f"prod4_{c}"), pipe.reg(x3, name=f"res4_{c}")
+            m.d.comb += o.data[c].eq(pipe.reg(x4 + round_shift(prod4, G), signed(a), name=f"x{c}"))
         return m
 
 
@@ -84,12 +84,13 @@ class IQBlock(wiring.Component):
     """IQ-Block ``n`` (``golden.iqlut.iq_block``): EC -> BlockOutput -> skid buffer. Pixels of
     c_in x signed A bits in, c_out x signed A bits out, raster order with framing bits."""
 
-    def __init__(self, model: Model, n: int, max_width: int, *, rom_ports: str = "dual"):
+    def __init__(self, model: Model, n: int, max_width: int, *, rom_ports: str = "dual",
+                 fold: int = 1):
         cfg = model.config
         if not isinstance(n, int) or not 0 <= n < len(cfg.blocks):
             raise ValueError(f"block index must be in 0..{len(cfg.blocks) - 1}, got {n!r}")
         layer = cfg.blocks[n]
-        self.ec = EC(model, n, max_width, rom_ports=rom_ports, residual=layer.gated)
+        self.ec = EC(model, n, max_width, rom_ports=rom_ports, residual=layer.gated, fold=fold)
         self.output = BlockOutput.for_layer(model, n)
         self.skid = SkidBuffer(pixel_layout(signed(cfg.act_bits), layer.c_out))
         self.latency = self.ec.latency + self.output.latency + self.skid.latency
@@ -114,10 +115,10 @@ class Upsampler(wiring.Component):
     r * 4 + c is HR pixel (4y + r, 4x + c) of LR pixel (y, x): the pixel shuffle is this lane
     order, no logic. Ends in a skid buffer."""
 
-    def __init__(self, model: Model, max_width: int, *, rom_ports: str = "dual"):
+    def __init__(self, model: Model, max_width: int, *, rom_ports: str = "dual", fold: int = 1):
         cfg = model.config
         n = len(cfg.blocks)
-        self.ec = EC(model, n, max_width, rom_ports=rom_ports)
+        self.ec = EC(model, n, max_width, rom_ports=rom_ports, fold=fold)
         out = acc_layout(cfg.upsampler.c_out, model.widths[n].acc_bits, data.StructLayout(FLAGS))
         self.skid = SkidBuffer(out)
         self.latency = self.ec.latency + self.skid.latency

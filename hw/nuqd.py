@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden import spec
 
+from .fold import fold_plan, fold_side
 from .streams import Pipe, check_positive_int, local, with_side
 
 __all__ = ["NUQD", "nuqd_layout"]
@@ -26,15 +27,18 @@ class NUQD(wiring.Component):
     unsigned) with g_i, R_i selected by i from constant tables (R_i of ``recip_bits``). The offset
     x - g_i is an A-bit unsigned value and the product is F + RECIP_SHIFT bits (it is < 2^(F+S),
     docs/fixed-point.md section 2). With the identity grid (L = 2^A, the ECNN case) the comparator
-    bank reduces to i = x - g_0. Two pipeline stages: [comparators, index] then [select, multiply].
+    bank reduces to i = x - g_0. Four pipeline stages (for >= 150 MHz on ECP5): [comparators],
+    [index = their count], [select g_i, R_i; offset], [multiply].
 
     grid, recip : ``Model.grids[n]``, ``Model.recips[n]``; widths : ``Model.widths[n]``.
+    fold : ``lanes`` are shared over ``fold`` cycles (``hw.fold``): each beat is a sub-beat of
+    P = ``lanes_per_beat`` lanes, ``side`` is wrapped in ``fold_side`` (the sub-beat number).
     """
 
-    def __init__(self, grid, recip, widths: spec.LayerWidths, lanes: int, side=0):
+    def __init__(self, grid, recip, widths: spec.LayerWidths, lanes: int, side=0, fold: int = 1):
         grid = np.asarray(grid, dtype=np.int64)
         recip = np.asarray(recip, dtype=np.int64)
-        check_positive_int("lanes", lanes)
+        per, sub_beats = fold_plan(lanes, fold)
         a, f = widths.act_in_bits, widths.frac_bits
         if grid.ndim != 1 or len(grid) < 2 or np.any(np.diff(grid) <= 0):
             raise ValueError("grid must be a strictly increasing 1-D array of at least 2 levels")
@@ -45,16 +49,18 @@ class NUQD(wiring.Component):
         if widths.index_bits != max(1, int(np.ceil(np.log2(len(grid))))):
             raise ValueError(f"index_bits {widths.index_bits} does not fit {len(grid)} levels")
         Shape.cast(side)
-        self.grid, self.recip, self.widths, self.lanes, self.side = grid, recip, widths, lanes, side
+        self.grid, self.recip, self.widths, self.lanes = grid, recip, widths, lanes
+        self.fold, self.lanes_per_beat, self.sub_beats = fold, per, sub_beats
+        self.side = side = fold_side(side, sub_beats)
         self.levels = len(grid)
         self.identity = bool(np.array_equal(grid, np.arange(grid[0], grid[0] + len(grid))))
-        self.latency = 2
-        #: comparators in the bank (all lanes) and multipliers (count, operand widths)
-        self.comparators = 0 if self.identity else lanes * (self.levels - 1)
-        self.multipliers = (lanes, (a, widths.recip_bits)) if f else (0, None)
+        self.latency = 4
+        #: comparators in the bank (all lanes of a beat) and multipliers (count, operand widths)
+        self.comparators = 0 if self.identity else per * (self.levels - 1)
+        self.multipliers = (per, (a, widths.recip_bits)) if f else (0, None)
         super().__init__({
-            "i": In(stream.Signature(with_side({"x": data.ArrayLayout(signed(a), lanes)}, side))),
-            "o": Out(stream.Signature(nuqd_layout(lanes, widths.index_bits, f, side))),
+            "i": In(stream.Signature(with_side({"x": data.ArrayLayout(signed(a), per)}, side))),
+            "o": Out(stream.Signature(nuqd_layout(per, widths.index_bits, f, side))),
         })
 
     def elaborate(self, platform):
@@ -62,36 +68,42 @@ class NUQD(wiring.Component):
         w = self.widths
         a, f, ib = w.act_in_bits, w.frac_bits, w.index_bits
         pipe = Pipe(m, self.o, self.i, name="nuqd")
-        v1 = pipe.reg(self.i.valid, 1, valid=True)
-        pipe.carry(self.i.p, self.o.p, "side", stages=2)
-        idx1, x1 = [], []
-        x_in = local(m, self.i.p.x, "x_in")
-        for n in range(self.lanes):
-            x = x_in[n]
-            if self.identity:
-                index = (x - int(self.grid[0]))[:ib]
-            else:
-                bank = [Signal(name=f"c{n}_{j}") for j in range(1, self.levels)]
-                m.d.comb += [c.eq(x >= int(g)) for c, g in zip(bank, self.grid[1:])]
-                index = sum(bank)
-            idx1.append(pipe.reg(index, unsigned(ib), name=f"index1_{n}"))
-            x1.append(pipe.reg(x, name=f"x1_{n}"))
-        m.d.comb += self.o.valid.eq(pipe.reg(v1, 1, valid=True))
+        valid = pipe.valid_chain(self.i.valid, self.latency)
+        m.d.comb += self.o.valid.eq(valid)
+        pipe.carry(self.i.p, self.o.p, "side", stages=self.latency)
         # constant tables indexed by i: one shift-extract each (a mux tree after synthesis)
         g_tab = Cat(*[Const(int(g), signed(a)) for g in self.grid])
         r_tab = Cat(*[Const(int(r), unsigned(w.recip_bits)) for r in self.recip])
         self.offset_signals, self.product_signals = [], []
-        for n in range(self.lanes):
-            m.d.comb += self.o.p.index[n].eq(pipe.reg(idx1[n], name=f"index2_{n}"))
+        x_in = local(m, self.i.p.x, "x_in")
+        for n in range(self.lanes_per_beat):
+            x = x_in[n]
+            # stage 1: the comparator bank (thermometer code), or x - g_0 for the identity grid
+            if self.identity:
+                bank = pipe.reg((x - int(self.grid[0]))[:ib], unsigned(ib), name=f"bank1_{n}")
+            else:
+                therm = Signal(self.levels - 1, name=f"c{n}")
+                m.d.comb += [therm[j].eq(x >= int(g)) for j, g in enumerate(self.grid[1:])]
+                bank = pipe.reg(therm, name=f"bank1_{n}")
+            x1 = pipe.reg(x, name=f"x1_{n}")
+            # stage 2: index = the number of comparators set
+            index2 = pipe.reg(bank if self.identity else sum(bank[j] for j in range(self.levels - 1)),
+                              unsigned(ib), name=f"index2_{n}")
+            x2 = pipe.reg(x1, name=f"x2_{n}")
+            # stage 3: select g_i and R_i, offset x - g_i in [0, w_i - 1]
+            index3 = pipe.reg(index2, name=f"index3_{n}")
+            m.d.comb += self.o.p.index[n].eq(pipe.reg(index3, name=f"index4_{n}"))
             if f == 0:
                 continue
-            offset = Signal(unsigned(a), name=f"offset{n}")        # x - g_i in [0, w_i - 1]
+            offset = Signal(unsigned(a), name=f"offset{n}")
+            m.d.comb += offset.eq(x2 - g_tab.word_select(index2, a).as_signed())
+            offset3 = pipe.reg(offset, name=f"offset3_{n}")
+            r3 = pipe.reg(r_tab.word_select(index2, w.recip_bits), name=f"recip3_{n}")
+            # stage 4: t = (offset * R_i) >> RECIP_SHIFT
             product = Signal(unsigned(f + spec.RECIP_SHIFT), name=f"product{n}")
-            g_i = g_tab.word_select(idx1[n], a).as_signed()
-            r_i = r_tab.word_select(idx1[n], w.recip_bits)
-            m.d.comb += [offset.eq(x1[n] - g_i), product.eq(offset * r_i)]
+            m.d.comb += product.eq(offset3 * r3)
             self.offset_signals.append(offset)
             self.product_signals.append(product)
             m.d.comb += self.o.p.frac[n].eq(pipe.reg(product >> spec.RECIP_SHIFT, unsigned(f),
-                                                     name=f"frac2_{n}"))
+                                                     name=f"frac4_{n}"))
         return m

@@ -1,8 +1,10 @@
+# amaranth: UnusedElaboratable=no
 """The build report: per-layer bit-widths, ROM and line-buffer sizes, multipliers, and the whole
 design's latency and throughput, all read from the constructed components (which take them from
 ``Model.widths``)."""
 from __future__ import annotations
 
+from .rom import ROM_BRAM_MIN_DEPTH
 from .top import IQLUT
 
 __all__ = ["UHD_RATE", "design_report", "format_report"]
@@ -39,12 +41,72 @@ def _layer(top: IQLUT, n: int) -> dict:
         "rom_tables": {"count": ec.rom.lanes, "words": layer.levels,
                        "word_bits": layer.c_out * cfg.entry_bits, "reads_per_cycle": ec.rom.reads,
                        "ports": ec.rom.ports},
+        "rom_memories": _group(ec.rom.memories),
         "line_buffer_bits": ec.line_buffer_bits,
         "nuqd_lanes": ec.nuqd.lanes, "nuqd_comparators": ec.nuqd.comparators,
         "dpfi_lanes": ec.lanes * layer.c_out, "adders": ec.accumulate.adders,
+        "sub_beats": ec.sub_beats, "nuqd_lanes_per_cycle": ec.nuqd.lanes_per_beat,
+        "dpfi_lanes_per_cycle": ec.dpfi.lanes_per_beat * layer.c_out,
         "multipliers": mults,
         "pipeline_cycles": ec.latency + (top.blocks[n].output.latency if not is_up else 0),
     }
+
+
+#: DP16KD shapes (depth, width): one read + one write port (pseudo dual port, up to 36 wide) or
+#: two ports (true dual port, up to 18 wide each)
+DP16KD_SHAPES = {1: ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)),
+                 2: ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18))}
+
+
+def dp16kd(depth: int, width: int, reads: int = 1) -> int:
+    """DP16KD blocks a memory of ``depth`` words of ``width`` bits with ``reads`` read ports (1 or
+    2; a RAM's write port shares the first) needs in its best shape."""
+    return min(-(-depth // d) * -(-width // w) for d, w in DP16KD_SHAPES[reads])
+
+
+def _group(mems: list[dict]) -> list[dict]:
+    """Memories of equal shape counted together: {count, depth, word_bits, reads, bits}."""
+    out: dict[tuple, dict] = {}
+    for mem in mems:
+        key = (mem["depth"], mem["word_bits"], mem["reads"])
+        g = out.setdefault(key, {"count": 0, "depth": key[0], "word_bits": key[1], "reads": key[2]})
+        g["count"] += 1
+    for g in out.values():
+        g["bits"] = g["count"] * g["depth"] * g["word_bits"]
+    return sorted(out.values(), key=lambda g: (-g["depth"], -g["word_bits"]))
+
+
+
+
+def memories(top: IQLUT) -> list[dict]:
+    """Every memory of the design by kind with its shape, bits and the DP16KD count it needs as
+    block RAM; ``bram``: whether it is expected to map to DP16KD on ECP5 (line buffers and FIFOs
+    always; ROMs from ``ROM_BRAM_MIN_DEPTH`` words)."""
+    cfg, out = top.model.config, []
+    for n, ec in enumerate([b.ec for b in top.blocks] + [top.upsampler.ec]):
+        name = "upsampler" if n == len(top.blocks) else f"block {n}"
+        cg = ec.columns
+        if cg.kernel > 1:
+            out.append({"kind": "line buffer", "where": name, "count": 1, "depth": cg.max_width,
+                        "word_bits": cg.line_buffer_bits // cg.max_width, "reads": 1})
+        for g in _group(ec.rom.memories):
+            out.append({"kind": "ROM", "where": name, **g})
+    cg = top.bilinear.window.columns
+    out.append({"kind": "line buffer", "where": "bilinear", "count": 1, "depth": cg.max_width,
+                "word_bits": cg.line_buffer_bits // cg.max_width, "reads": 1})
+    for where, f in (("bilinear path", top.bil_fifo), ("network path", top.net_fifo)):
+        if f is not None:
+            out.append({"kind": "FIFO", "where": where, "count": 1, "depth": f.depth,
+                        "word_bits": f.width, "reads": 1})
+    if top.raster is not None:
+        out.append({"kind": "raster buffer", "where": "output", "count": 1, "depth": top.max_width,
+                    "word_bits": top.raster.buffer_bits // top.max_width, "reads": 1})
+    for mem in out:
+        mem["bits"] = mem["count"] * mem["depth"] * mem["word_bits"]
+        mem["bram"] = mem["kind"] != "ROM" or mem["depth"] >= ROM_BRAM_MIN_DEPTH
+        mem["dp16kd"] = mem["count"] * dp16kd(mem["depth"], mem["word_bits"], mem["reads"]) \
+            if mem["bram"] else 0
+    return out
 
 
 def design_report(top: IQLUT, *, source: str = "") -> dict:
@@ -60,14 +122,22 @@ def design_report(top: IQLUT, *, source: str = "") -> dict:
             if mul["count"]:
                 key = f"{mul['widths'][0]}x{mul['widths'][1]}"
                 mults[key] = mults.get(key, 0) + mul["count"]
+    mems = memories(top)
+    unfolded = IQLUT(model, max_width=top.max_width, output_order=top.output_order,
+                     rom_ports=top.rom_ports) if top.fold > 1 else top
+    mults_unfolded = sum(mul["count"] for n in range(len(cfg.layers))
+                         for mul in _layer(unfolded, n)["multipliers"])
     h, w = UHD_LR
     hr_per_beat = top.lanes
+    spp = top.cycles_per_pixel
+    lead, per = (f"{spp} ", f"{spp} clocks") if spp > 1 else ("", "clock")
     uhd_cycles_per_s = top.frame_cycles(h, w) * 60
     return {
         "model": {"name": model.name, "source": source, "config": cfg.to_dict(),
                   "lut_bytes": model.lut_bytes(), "meta": model.meta},
         "build": {"max_width": top.max_width, "output_order": top.output_order,
                   "rom_ports": top.rom_ports, "hr_pixels_per_beat": hr_per_beat,
+                  "fold": top.fold, "cycles_per_lr_pixel": top.cycles_per_pixel,
                   "lane_order": "data[r*4+c] = HR (4y+r, 4x+c), lane 0 in the low byte"
                   if top.output_order == "block" else "data[c] = HR (Y, 4x+c), lane 0 in the low byte"},
         "layers": layers,
@@ -81,11 +151,14 @@ def design_report(top: IQLUT, *, source: str = "") -> dict:
             "memory_bits": rom_bits + top.line_buffer_bits + sum(fifos.values()) + raster_bits,
             "multipliers_by_width": dict(sorted(mults.items())),
             "multipliers": sum(mults.values()),
+            "multipliers_unfolded": mults_unfolded,
+            "dp16kd_expected": sum(mem["dp16kd"] for mem in mems),
         },
+        "memories": mems,
         "timing": {
             "latency_cycles": {str(w_): top.latency(w_) for w_ in sorted({top.max_width, min(960, top.max_width)})},
-            "frame_cycles": "4 H W" if top.raster else f"(H + {top.max_lag})(W + {top.max_lag})",
-            "lr_pixels_per_clock": "H W / frame_cycles (one per clock within a row)"
+            "frame_cycles": "4 H W" if top.raster else f"{lead}(H + {top.max_lag})(W + {top.max_lag})",
+            "lr_pixels_per_clock": f"H W / frame_cycles (one per {per} within a row)"
             if not top.raster else "1/4",
             "uhd60": {"lr_frame": [h, w], "hr_pixels_per_clock": hr_per_beat,
                       "ideal_mhz": round(UHD_RATE / hr_per_beat / 1e6, 3),
@@ -127,6 +200,9 @@ def format_report(r: dict) -> str:
          + (f"; raster buffer: {t['raster_buffer_bits']} bits" if t["raster_buffer_bits"] else "")),
         ("multipliers: " + ", ".join(f"{n} x ({k})" for k, n in t["multipliers_by_width"].items())
          + " (NUQD A x recip, DPFI diff x F, gate constant); bilinear: constant weights, none"),
+        (f"fold {b['fold']}: one LR pixel every {b['cycles_per_lr_pixel']} clock(s); multipliers "
+         f"{t['multipliers']} (unfolded {t['multipliers_unfolded']})"),
+        _format_memories(r["memories"], t["dp16kd_expected"]),
         (f"latency (first pixel in -> first beat out): {lat}; frame: {tm['frame_cycles']} cycles, "
          f"LR px/clock: {tm['lr_pixels_per_clock']}"),
         (f"4K60 output ({UHD_RATE:,} HR px/s) at {uhd['hr_pixels_per_clock']} HR px/clock: "
@@ -146,6 +222,19 @@ def format_report(r: dict) -> str:
     if "pnr" in r:
         lines.append(format_pnr(r["pnr"]))
     return "\n".join(lines)
+
+
+def _format_memories(mems: list[dict], total: int) -> str:
+    def part(sel):
+        kinds: dict[str, list] = {}
+        for m in sel:
+            kinds.setdefault(m["kind"], []).append(m)
+        return "; ".join(f"{len(ms) if k != 'ROM' else sum(m['count'] for m in ms)} {k}s "
+                         f"({sum(m['bits'] for m in ms):,} bits)" for k, ms in kinds.items())
+    bram = [m for m in mems if m["bram"]]
+    logic = [m for m in mems if not m["bram"]]
+    return (f"memories as ECP5 block RAM (~{total} DP16KD): {part(bram)}"
+            + (f"; as LUT logic (ROMs < {ROM_BRAM_MIN_DEPTH} words): {part(logic)}" if logic else ""))
 
 
 #: per-component columns: (header, resources key, width)

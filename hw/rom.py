@@ -9,14 +9,20 @@ from amaranth.lib.wiring import In, Out
 
 from golden import spec
 
+from .fold import fold_plan, fold_side
 from .nuqd import nuqd_layout
 from .streams import Pipe, array_shape, local, with_side
 
-__all__ = ["ROM_PORTS", "LutRom", "rom_layout"]
+__all__ = ["ROM_BRAM_MIN_DEPTH", "ROM_PORTS", "LutRom", "rom_layout"]
 
 #: "dual": one memory per table with two read ports (lo at i, hi at min(i+1, L-1));
 #: "banked": even and odd entries in two single-port memories, each read once, swapped by i's LSB.
 ROM_PORTS = ("dual", "banked")
+
+#: a ROM of at least this many words is marked ``rom_style = "block"`` (block RAM: DP16KD on
+#: ECP5; yosys keeps such ROMs as LUT logic otherwise, which at fold 8 costs ~14,000 LUT4 per
+#: 8 -> 8 block); shallower ones (the unfolded 16-word tables) stay logic.
+ROM_BRAM_MIN_DEPTH = 128
 
 
 def rom_layout(lanes: int, c_out: int, entry_bits: int, frac_bits: int, side):
@@ -34,10 +40,17 @@ class LutRom(wiring.Component):
     derived ``widths.entry_bits`` (lossless: every entry fits). ``ports`` picks dual read ports or
     even/odd banks (``ROM_PORTS``); with ``frac_bits`` = 0 only ``lo`` is read. At i = L-1 the
     banked ROM returns some other entry as ``hi``; t = 0 there, so DPFI's result is unchanged
-    (section 3). One pipeline stage (synchronous reads)."""
+    (section 3). Two pipeline stages: the synchronous read, then a register (the block-RAM
+    output is not loaded with logic).
+
+    ``fold`` F (``hw.fold``): P = ``lanes_per_beat`` lanes per beat, S sub-beats per pixel;
+    read slot g serves lanes s P + g, s = 0..S-1, from one memory holding their tables one after
+    the other (T_g tables of L words: depth T_g L, address s L + i), so the memory count and the
+    read ports shrink F-fold while the words stay the same and the bits stay ``lut_bytes`` * 8; a
+    slot without a table at sub-beat s (padding) reads zeros."""
 
     def __init__(self, lut, storage_bits: int, widths: spec.LayerWidths, ports: str = "dual",
-                 side=0):
+                 side=0, fold: int = 1):
         lut = np.asarray(lut, dtype=np.int64)
         if lut.ndim != 5 or lut.shape[2] != lut.shape[3]:
             raise ValueError(f"lut must be (c_in, L, k, k, c_out), got shape {lut.shape}")
@@ -52,13 +65,16 @@ class LutRom(wiring.Component):
         self.lut, self.storage_bits, self.widths, self.ports, self.side = lut, storage_bits, widths, ports, side
         self.c_in, self.levels, self.kernel, _, self.c_out = lut.shape
         self.lanes = self.c_in * self.kernel ** 2
+        self.fold = fold
+        self.lanes_per_beat, self.sub_beats = per, sub_beats = fold_plan(self.lanes, fold)
+        self.side = side = fold_side(side, sub_beats)
         f = widths.frac_bits
         self.reads = 2 if f else 1
         self.rom_bits = lut.size * storage_bits
-        self.latency = 1
+        self.latency = 2
         super().__init__({
-            "i": In(stream.Signature(nuqd_layout(self.lanes, widths.index_bits, f, side))),
-            "o": Out(stream.Signature(rom_layout(self.lanes, self.c_out, widths.entry_bits, f, side))),
+            "i": In(stream.Signature(nuqd_layout(per, widths.index_bits, f, side))),
+            "o": Out(stream.Signature(rom_layout(per, self.c_out, widths.entry_bits, f, side))),
         })
 
     def table(self, lane: int) -> np.ndarray:
@@ -67,20 +83,39 @@ class LutRom(wiring.Component):
         jy, jx = divmod(j, self.kernel)
         return self.lut[c, :, jy, jx, :]
 
+    def slot_tables(self, g: int) -> list[int]:
+        """The lanes read slot ``g`` serves, in sub-beat order (its memory's tables)."""
+        return list(range(g, self.lanes, self.lanes_per_beat))
+
+    @property
+    def memories(self) -> list[dict]:
+        """Every memory: name, depth (words), word bits, read ports."""
+        wb, out = self.c_out * self.storage_bits, []
+        for g in range(self.lanes_per_beat):
+            t = len(self.slot_tables(g))
+            if self.reads == 2 and self.ports == "banked":
+                out += [{"name": f"rom{g}_even", "depth": t * ((self.levels + 1) // 2), "word_bits": wb, "reads": 1},
+                        {"name": f"rom{g}_odd", "depth": t * (self.levels // 2), "word_bits": wb, "reads": 1}]
+            else:
+                out.append({"name": f"rom{g}", "depth": t * self.levels, "word_bits": wb, "reads": self.reads})
+        return out
+
     def elaborate(self, platform):
         m = Module()
         w, L, eb = self.widths, self.levels, self.widths.entry_bits
         pipe = Pipe(m, self.o, self.i, name="rom")
-        m.d.comb += self.o.valid.eq(pipe.reg(self.i.valid, 1, valid=True))
-        pipe.carry(self.i.p, self.o.p, "side", "frac")
+        m.d.comb += self.o.valid.eq(pipe.valid_chain(self.i.valid, 2))
+        pipe.carry(self.i.p, self.o.p, "side", "frac", stages=2)
         word = array_shape(signed(self.storage_bits), self.c_out)
 
-        def memory(name, rows):
-            mem = Memory(shape=word, depth=len(rows), init=[[int(v) for v in r] for r in rows])
+        def memory(name, rows, reads=1):
+            attrs = {"rom_style": "block"} if len(rows) >= ROM_BRAM_MIN_DEPTH else None
+            mem = Memory(shape=word, depth=len(rows), init=[[int(v) for v in r] for r in rows],
+                         attrs=attrs)
             m.submodules[name] = mem
-            rp = mem.read_port()
-            m.d.comb += rp.en.eq(pipe.en)
-            return rp
+            rps = [mem.read_port() for _ in range(reads)]
+            m.d.comb += [rp.en.eq(pipe.en) for rp in rps]
+            return rps if reads > 1 else rps[0]
 
         def narrow(dst, src):   # storage_bits -> derived entry_bits, per entry (lossless)
             if self.storage_bits == eb:
@@ -90,35 +125,56 @@ class LutRom(wiring.Component):
 
         index = local(m, self.i.p.index, "index_in")
         lo_out = Signal(self.o.p.lo.shape(), name="lo_out")
-        m.d.comb += self.o.p.lo.eq(lo_out)
+        m.d.comb += self.o.p.lo.eq(pipe.reg(lo_out, name="lo2"))
         if w.frac_bits:
             hi_out = Signal(self.o.p.hi.shape(), name="hi_out")
-            m.d.comb += self.o.p.hi.eq(hi_out)
-        for n in range(self.lanes):
-            tab, i = self.table(n), index[n]
-            if not w.frac_bits:
-                lo = memory(f"rom{n}", tab)
-                m.d.comb += lo.addr.eq(i)
-                narrow(lo_out[n], lo.data)
-            elif self.ports == "dual":
-                mem = Memory(shape=word, depth=L, init=[[int(v) for v in r] for r in tab])
-                m.submodules[f"rom{n}"] = mem
-                lo, hi = mem.read_port(), mem.read_port()
-                m.d.comb += [lo.en.eq(pipe.en), hi.en.eq(pipe.en), lo.addr.eq(i),
-                             hi.addr.eq(Mux(i == L - 1, L - 1, i + 1))]
-                narrow(lo_out[n], lo.data)
-                narrow(hi_out[n], hi.data)
+            m.d.comb += self.o.p.hi.eq(pipe.reg(hi_out, name="hi2"))
+        S = self.sub_beats
+        sub = self.i.p.side.sub if S > 1 else 0
+        for n in range(self.lanes_per_beat):
+            lanes_n, i = self.slot_tables(n), index[n]
+            tabs = [self.table(lane) for lane in lanes_n]
+
+            def stacked(rows_of):    # the slot's tables one after the other; base address s * depth
+                rows = [r for tab in tabs for r in rows_of(tab)]
+                return rows, len(rows) // len(tabs)
+
+            def addr(depth, a):
+                return a if S == 1 else sub * depth + a
+            if len(tabs) < S:        # padding at the last sub-beat(s): read as zeros
+                pad = pipe.reg(sub >= len(tabs), 1, name=f"pad{n}")
+                zero = [Signal(word, name=f"lo_pad{n}"), Signal(word, name=f"hi_pad{n}")]
             else:
-                even = memory(f"rom{n}_even", tab[0::2])
-                odd = memory(f"rom{n}_odd", tab[1::2])
-                n_even, n_odd = (L + 1) // 2, L // 2
+                pad = None
+
+            def out(dst, src, k):
+                if pad is not None:
+                    m.d.comb += zero[k].eq(Mux(pad, 0, src.as_value()))
+                    src = zero[k]
+                narrow(dst, src)
+            if not w.frac_bits:
+                rows, depth = stacked(lambda t: t)
+                lo = memory(f"rom{n}", rows)
+                m.d.comb += lo.addr.eq(addr(depth, i))
+                out(lo_out[n], lo.data, 0)
+            elif self.ports == "dual":
+                rows, depth = stacked(lambda t: t)
+                lo, hi = memory(f"rom{n}", rows, reads=2)
+                m.d.comb += [lo.addr.eq(addr(depth, i)),
+                             hi.addr.eq(addr(depth, Mux(i == L - 1, L - 1, i + 1)))]
+                out(lo_out[n], lo.data, 0)
+                out(hi_out[n], hi.data, 1)
+            else:
+                rows_e, n_even = stacked(lambda t: t[0::2])
+                rows_o, n_odd = stacked(lambda t: t[1::2])
+                even, odd = memory(f"rom{n}_even", rows_e), memory(f"rom{n}_odd", rows_o)
                 a_even, a_odd = (i + 1) >> 1, i >> 1
-                m.d.comb += [even.addr.eq(Mux(a_even >= n_even, n_even - 1, a_even)),
-                             odd.addr.eq(Mux(a_odd >= n_odd, n_odd - 1, a_odd))]
+                m.d.comb += [even.addr.eq(addr(n_even, Mux(a_even >= n_even, n_even - 1, a_even))),
+                             odd.addr.eq(addr(n_odd, Mux(a_odd >= n_odd, n_odd - 1, a_odd)))]
                 parity = pipe.reg(i[0], 1, name=f"parity{n}")
                 lo_raw, hi_raw = Signal(word, name=f"lo_raw{n}"), Signal(word, name=f"hi_raw{n}")
                 m.d.comb += [lo_raw.eq(Mux(parity, odd.data, even.data)),
                              hi_raw.eq(Mux(parity, even.data, odd.data))]
-                narrow(lo_out[n], lo_raw)
-                narrow(hi_out[n], hi_raw)
+                out(lo_out[n], lo_raw, 0)
+                out(hi_out[n], hi_raw, 1)
         return m

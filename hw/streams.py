@@ -118,10 +118,13 @@ class Pipe:
         """dst.name = src.name delayed by ``stages`` registers, for each name both views have."""
         for name in names:
             if has(src, name) and has(dst, name):
-                v = src[name]
-                for k in range(stages):
-                    v = self.reg(v, name=f"{name}_d{k + 1}")
-                self.m.d.comb += dst[name].eq(v)
+                self.m.d.comb += dst[name].eq(self.carry_value(src[name], stages, name))
+
+    def carry_value(self, v, stages: int, name: str):
+        """``v`` delayed by ``stages`` registers (named ``<name>_d<k>``)."""
+        for k in range(stages):
+            v = self.reg(v, name=f"{name}_d{k + 1}")
+        return v
 
     def valid_chain(self, v, stages: int):
         """Delay the valid bit ``v`` by ``stages`` registers; returns the last one."""

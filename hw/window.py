@@ -62,7 +62,8 @@ class ColumnGen(wiring.Component):
 
     Storage: one memory of ``max_width`` words of (k-1) rows x C channels (the previous rows, most
     recent first), one read and one write per position, read transparent for the same-cycle write
-    (W = 1). Latency 2."""
+    (W = 1). Latency 2; k = 2: 3 (the word is just the previous row, so the write needs no read
+    and the read data is registered before use: block RAM -> register -> logic)."""
 
     def __init__(self, elem, channels: int, kernel: int, origin: int, max_width: int):
         Shape.cast(elem)
@@ -70,7 +71,7 @@ class ColumnGen(wiring.Component):
         self.elem, self.channels, self.kernel, self.origin = elem, channels, kernel, origin
         self.lag = -origin
         self.max_width = max_width
-        self.latency = 2
+        self.latency = 3 if kernel == 2 else 2
         self.line_buffer_bits = max_width * (kernel - 1) * channels * Shape.cast(elem).width
         super().__init__({
             "i": In(stream.Signature(pixel_layout(elem, channels))),
@@ -150,28 +151,41 @@ class ColumnGen(wiring.Component):
         # ---- stage 2: the column (rows clamp(iy - jy)), line-buffer write
         elem_c = array_shape(self.elem, C)
         vec = [Signal(elem_c, name=f"vec{jy}") for jy in range(k)]
+        valid, ctrl = s1_valid, s1_ctrl
         if k > 1:
             m.submodules.linebuf = lb = Memory(shape=array_shape(self.elem, k - 1, C),
                                                depth=maxw, init=[])
             wp = lb.write_port()
             rp = lb.read_port(transparent_for=(wp,))
             m.d.comb += [rp.en.eq(en), rp.addr.eq(col)]
-            rd = rp.data
-            cur = Mux(s1_ghost_row, rd[0], s1_pix)      # ghost rows repeat the last row
+            rd, ghost_row, row0, pix = rp.data, s1_ghost_row, s1_row0, s1_pix
+            m.d.comb += wp.addr.eq(s1_col)
+            if k == 2:
+                # the word is the previous row only: write the pixel (ghost rows would write back
+                # what they read: no write), so the write does not wait for the read and the read
+                # data gets its own register (block-RAM output -> register, >= 150 MHz on ECP5)
+                m.d.comb += [wp.en.eq(en & s1_valid & ~s1_ctrl.ghost & ~s1_ghost_row),
+                             wp.data[0].eq(s1_pix)]
+                rd = pipe.reg(rd, name="s2_rd")
+                ghost_row, row0, pix = (pipe.reg(s1_ghost_row, name="s2_ghost_row"),
+                                        pipe.reg(s1_row0, name="s2_row0"), pipe.reg(s1_pix, name="s2_pix"))
+                valid, ctrl = pipe.reg(s1_valid, 1, valid=True, name="s2_valid"), pipe.reg(s1_ctrl, name="s2_ctrl")
+            cur = Mux(ghost_row, rd[0], pix)            # ghost rows repeat the last row
             m.d.comb += vec[0].eq(cur)
             for jy in range(1, k):                      # row 0 fills every older row
-                m.d.comb += vec[jy].eq(Mux(s1_row0, cur, rd[jy - 1]))
-            m.d.comb += [wp.en.eq(en & s1_valid & ~s1_ctrl.ghost), wp.addr.eq(s1_col)]
-            for jy in range(k - 1):
-                m.d.comb += wp.data[jy].eq(vec[jy])
+                m.d.comb += vec[jy].eq(Mux(row0, cur, rd[jy - 1]))
+            if k > 2:                                   # the older rows shift through the read
+                m.d.comb += wp.en.eq(en & s1_valid & ~s1_ctrl.ghost)
+                for jy in range(k - 1):
+                    m.d.comb += wp.data[jy].eq(vec[jy])
         else:
             m.d.comb += vec[0].eq(s1_pix)
         x = Signal(o.p.x.shape(), name="column")
         for jy in range(k):
             for c in range(C):
                 m.d.comb += x[jy * C + c].eq(vec[jy][c])
-        m.d.comb += [o.valid.eq(pipe.reg(s1_valid, 1, valid=True)),
-                     o.p.x.eq(pipe.reg(x, name="s2_x")), o.p.side.eq(pipe.reg(s1_ctrl, name="s2_ctrl"))]
+        m.d.comb += [o.valid.eq(pipe.reg(valid, 1, valid=True)),
+                     o.p.x.eq(pipe.reg(x, name="out_x")), o.p.side.eq(pipe.reg(ctrl, name="out_ctrl"))]
         return m
 
 

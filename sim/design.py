@@ -59,6 +59,7 @@ class Design:
     frame_cycles: Callable[[int, int], int]   # cycles of an H x W frame, steady state, no stalls
     digest: str
     probes: list = field(default_factory=list)
+    fold: int = 1
 
 
 def _field(layout: data.StructLayout, name: str):
@@ -93,11 +94,11 @@ def _probes(core, top: str) -> list:
     return probes
 
 
-def _key(model: Model, max_width: int, output_order: str, rom_ports: str) -> str:
+def _key(model: Model, max_width: int, output_order: str, rom_ports: str, fold: int = 1) -> str:
     """Cache key of an emission: the model data, the build options and the sources of the
     generator (``hw/``) and of the spec it derives every constant from (``golden/``)."""
     from hw.build import _digest
-    h = hashlib.sha256(f"{_digest(model)} {max_width} {output_order} {rom_ports}".encode())
+    h = hashlib.sha256(f"{_digest(model)} {max_width} {output_order} {rom_ports} {fold}".encode())
     repo = Path(__file__).resolve().parent.parent
     for src in sorted([*(repo / "hw").glob("*.py"), *(repo / "golden").glob("*.py")]):
         h.update(src.read_bytes())      # golden.spec derives the widths the generator uses
@@ -105,20 +106,20 @@ def _key(model: Model, max_width: int, output_order: str, rom_ports: str) -> str
 
 
 def emit_design(model: Model, out_dir: Path, *, max_width: int = 1920,
-                output_order: str = "block", rom_ports: str = "dual") -> Design:
+                output_order: str = "block", rom_ports: str = "dual", fold: int = 1) -> Design:
     """Emit ``model`` with ``hw.build.build`` into ``out_dir/<top>-<key>.v`` and describe it. The
     text is cached by a key over the model data, the options and the ``hw/`` + ``golden/``
     sources (the emission takes ~40 s for iq_l8c8), so a rerun reuses it and the simulator
     build cache."""
     from hw.build import build, top_name
     from hw.top import IQLUT
-    core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports)
+    core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports, fold=fold)
     top = top_name(model.name)
     out_dir = Path(out_dir)
-    path = out_dir / f"{top}-{_key(model, max_width, output_order, rom_ports)}.v"
+    path = out_dir / f"{top}-{_key(model, max_width, output_order, rom_ports, fold)}.v"
     if not path.exists():
         text, _, top2 = build(model, source="sim", emit="verilog", max_width=max_width,
-                              output_order=output_order, rom_ports=rom_ports)
+                              output_order=output_order, rom_ports=rom_ports, fold=fold)
         assert top2 == top
         out_dir.mkdir(parents=True, exist_ok=True)
         from golden.fileutil import atomic_open
@@ -128,4 +129,4 @@ def emit_design(model: Model, out_dir: Path, *, max_width: int = 1920,
     return Design(model=model, verilog=path, top=top, max_width=max_width,
                   output_order=output_order, rom_ports=rom_ports, lanes=core.lanes, width_bits=core.framing.width_bits,
                   latency=core.latency, frame_cycles=core.frame_cycles, digest=digest,
-                  probes=_probes(core, top))
+                  probes=_probes(core, top), fold=fold)

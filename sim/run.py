@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.fold import FOLDS
+
 __all__ = ["main", "run_images"]
 
 
@@ -142,7 +144,7 @@ class _Progress:
 
 def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "verilator",
                max_width: int = 1920, output_order: str = "block", rom_ports: str = "dual",
-               idle: float = 0.0, stall: float = 0.0, probes: bool = False,
+               fold: int = 1, idle: float = 0.0, stall: float = 0.0, probes: bool = False,
                seed: int = 0, job_dir: Path | None = None, waves: Path | None = None, log=print,
                progress: bool = True) -> dict:
     """Co-simulate ``images`` (label, uint8 LR array) through ``model``'s emitted Verilog. Returns
@@ -169,10 +171,10 @@ def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "veril
         raise RunError(why)
     t0 = time.monotonic()
     design = emit_design(model, CACHE / "verilog", max_width=max_width, output_order=output_order,
-                         rom_ports=rom_ports)
+                         rom_ports=rom_ports, fold=fold)
     t_emit = time.monotonic() - t0
     log(f"Verilog: {design.verilog} (sha256 {design.digest[:16]}..., top {design.top}, "
-        f"max width {max_width}, {design.output_order} order, {rom_ports} ROM ports)")
+        f"max width {max_width}, {design.output_order} order, {rom_ports} ROM ports, fold {fold})")
     bdir = build(design, sim, waves=waves is not None, log=log)
     segments = [Segment(label, _frames_of(label, img), idle=idle, stall=stall) for label, img in images]
     tmp = None
@@ -211,7 +213,7 @@ def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "veril
         label, img = next(im for im, r in zip(images, rows) if r["mismatches"])
         log(f"{label} differs: running it again with probes to find the first differing block")
         again = run_images(model, [(label, img)], sim=sim, max_width=max_width,
-                           output_order=output_order, rom_ports=rom_ports, idle=idle,
+                           output_order=output_order, rom_ports=rom_ports, fold=fold, idle=idle,
                            stall=stall, probes=True, seed=seed, log=log, progress=progress)
         probe = again["first_differing_probe"]
     lr = sum(r["lr_pixels"] for r in rows)
@@ -219,7 +221,7 @@ def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "veril
     ok = (len(rows) == len(images) and all(r["mismatches"] == 0 and not r["timeout"] and r["status_ok"]
                                            for r in rows))
     return {"model": model.name, "simulator": sim, "simulator_version": result.get("simulator_version"),
-            "verilog": str(design.verilog), "verilog_sha256": design.digest, "max_width": max_width,
+            "verilog": str(design.verilog), "verilog_sha256": design.digest, "max_width": max_width, "fold": fold,
             "idle": idle, "stall": stall, "seed": seed, "images": rows, "lr_pixels": lr,
             "hr_pixels": 16 * lr, "mismatches": sum(r["mismatches"] for r in rows),
             "cycles": cycles, "cycles_per_lr_pixel": cycles / lr if lr else None,
@@ -273,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-width", type=int, default=1920, help="the design's max LR width (default 1920)")
     ap.add_argument("--output-order", default="block", choices=("block", "raster"), help="as hw.build")
     ap.add_argument("--rom-ports", default="dual", choices=("dual", "banked"), help="as hw.build")
+    ap.add_argument("--fold", type=int, default=1, choices=FOLDS, help="as hw.build (default 1)")
     ap.add_argument("--idle", type=float, default=0.0, help="tvalid gap probability per cycle")
     ap.add_argument("--stall", type=float, default=0.0, help="tready stall probability per cycle")
     ap.add_argument("--probes", action="store_true", help="record internal streams; name the first differing block")
@@ -304,7 +307,8 @@ def main(argv=None) -> int:
             raise RunError(f"cannot load model {args.model!r}: {e}") from None
         images = load_images(args.image, args.set, args.data, crop)
         summary = run_images(model, images, sim=args.sim, max_width=args.max_width,
-                             output_order=args.output_order, rom_ports=args.rom_ports, idle=args.idle,
+                             output_order=args.output_order, rom_ports=args.rom_ports, fold=args.fold,
+                             idle=args.idle,
                              stall=args.stall, probes=args.probes, seed=args.seed, waves=args.waves,
                              log=lambda m: print(m, file=sys.stderr, flush=True))
     except RunError as e:

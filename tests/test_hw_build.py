@@ -81,6 +81,32 @@ def test_report_of_real_config_matches_spec():
     assert r["totals"]["multipliers"] == sum(mul["count"] for layer in r["layers"] for mul in layer["multipliers"])
 
 
+@pytest.mark.parametrize("fold", [1, 8, 16])
+def test_report_of_folded_design(fold):
+    """--fold F: the report shows the fold, F cycles per LR pixel, the DPFI and NUQD multipliers
+    of every 8 -> 8 layer / F, the ROM bits unchanged (= lut_bytes * 8) and how they are stored."""
+    from hw.report import design_report, format_report
+    from hw.top import IQLUT
+    m = random_model("iq_l8c8", 0)
+    r = design_report(IQLUT(m, fold=fold))
+    assert r["build"]["fold"] == fold and r["build"]["cycles_per_lr_pixel"] == fold
+    b1 = r["layers"][1]
+    assert b1["dpfi_lanes_per_cycle"] == 256 // fold and b1["nuqd_lanes_per_cycle"] == 16 // fold
+    dpfi = [mul["count"] for layer in r["layers"][1:] for mul in layer["multipliers"] if mul["where"].startswith("DPFI")]
+    assert dpfi == [256 // fold] * 7 + [512 // fold]
+    assert r["totals"]["multipliers_unfolded"] == 2530
+    assert r["totals"]["rom_bits"] == 8 * m.lut_bytes()
+    assert b1["rom_memories"] == [{"count": 32 // fold, "depth": 16 * fold, "word_bits": 64, "reads": 2,
+                                   "bits": 16 * 32 * 64}]
+    roms = [mem for mem in r["memories"] if mem["kind"] == "ROM"]
+    assert sum(mem["bits"] for mem in roms) == 8 * m.lut_bytes()
+    assert [mem["where"] for mem in roms if mem["bram"]] == \
+        {1: [], 8: [f"block {n}" for n in range(1, 8)], 16: [f"block {n}" for n in range(1, 8)] + ["upsampler"]}[fold]
+    assert all(mem["bram"] and mem["dp16kd"] > 0 for mem in r["memories"] if mem["kind"] != "ROM")
+    text = format_report(r)
+    assert f"fold {fold}: one LR pixel every {fold} clock" in text and "block RAM" in text
+
+
 def test_emission_is_byte_identical(small_model_file, tmp_path):
     """Same model -> the same bytes, also across processes with different hash seeds."""
     outs = []
@@ -109,6 +135,8 @@ def test_rtlil_emission(small_model_file, tmp_path):
     (["--model", "iq_l8c8", "--max-width", "100000"], "max_width"),
     (["--model", "iq_l8c8", "--max-width", "wide"], "invalid int"),
     (["--model", "iq_l8c8", "--output-order", "zigzag"], "invalid choice"),
+    (["--model", "iq_l8c8", "--fold", "3"], "argument --fold: invalid choice: 3 (choose from 1, 2, 4, 8, 16)"),
+    (["--model", "iq_l8c8", "--fold", "0"], "argument --fold: invalid choice: 0"),
     (["--model", "nope_config", "--random-seed", "1"], "unknown config"),
 ])
 def test_user_errors_exit_2_without_traceback_or_output(args, msg, tmp_path):

@@ -1,0 +1,137 @@
+# amaranth: UnusedElaboratable=no
+"""The fold knob: a layer's lanes shared over several cycles.
+
+With ``fold`` F, a component that handles ``lanes`` parallel lanes per pixel handles
+P = ceil(lanes / F) of them per cycle, in S = ceil(lanes / P) <= F *sub-beats* (sub-beat s carries
+lanes s P .. s P + P - 1; the last one is padded when P does not divide ``lanes``). F = 1 is the
+unfolded design (P = lanes, S = 1, no serializer, no extra field). The sub-beat number travels in
+the side channel (``fold_side``), so every component between a ``Serializer`` and the component
+that gathers the sub-beats again (``Deserializer``, or ``hw.ec.Accumulate`` summing them) only
+carries it along.
+"""
+from __future__ import annotations
+
+from amaranth import Cat, Module, Shape, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .streams import Pipe, check_positive_int, struct, with_side
+
+__all__ = ["FOLDS", "Deserializer", "Serializer", "check_fold", "fold_plan", "fold_side"]
+
+#: supported fold factors
+FOLDS = (1, 2, 4, 8, 16)
+
+
+def check_fold(fold) -> int:
+    if not isinstance(fold, int) or isinstance(fold, bool) or fold not in FOLDS:
+        raise ValueError(f"fold must be one of {FOLDS}, got {fold!r}")
+    return fold
+
+
+def fold_plan(lanes: int, fold: int) -> tuple[int, int]:
+    """(lanes per sub-beat P, sub-beats per pixel S) for ``lanes`` lanes folded ``fold`` times."""
+    check_positive_int("lanes", lanes)
+    check_fold(fold)
+    per = -(-lanes // fold)
+    return per, -(-lanes // per)
+
+
+def fold_side(side, sub_beats: int):
+    """Side channel of a sub-beat stream: ``sub`` (the sub-beat number, 0..S-1) and ``inner`` (the
+    pixel's own side, valid on every sub-beat). S = 1: ``side`` itself."""
+    Shape.cast(side)
+    if sub_beats == 1:
+        return side
+    return struct({"sub": range(sub_beats), "inner": side})
+
+
+def _array_fields(fields: dict, lanes: int) -> dict:
+    return {name: data.ArrayLayout(elem, lanes) for name, elem in fields.items()}
+
+
+def _setup(obj, fields: dict, lanes: int, fold: int, side, what: str):
+    """Parameters of a (de)serializer: sets per, sub_beats, fields, lanes, fold, side, latency on
+    ``obj``; returns the (whole beat, sub-beat) payload layouts."""
+    obj.per, obj.sub_beats = fold_plan(lanes, fold)
+    for elem in fields.values():
+        Shape.cast(elem)
+    Shape.cast(side)
+    if obj.sub_beats == 1:
+        raise ValueError(f"nothing to {what}: {lanes} lanes at fold {fold}")
+    obj.fields, obj.lanes, obj.fold, obj.side, obj.latency = fields, lanes, fold, side, 1
+    return (with_side(_array_fields(fields, lanes), side),
+            with_side(_array_fields(fields, obj.per), fold_side(side, obj.sub_beats)))
+
+
+class Serializer(wiring.Component):
+    """One beat of ``lanes`` lanes (``fields``: {name: element shape}, each an array of
+    ``lanes``) -> S sub-beats of P lanes (``fold_plan``), back to back, sub-beat number in
+    ``side.sub``. The input beat is taken at once into a shift register (so the producer may
+    prepare the next one meanwhile) and the next one is taken as the last sub-beat leaves: one
+    pixel per S cycles. Padding lanes are zero. Latency 1."""
+
+    def __init__(self, fields: dict, lanes: int, fold: int, side=0):
+        wide, narrow = _setup(self, fields, lanes, fold, side, "serialize")
+        super().__init__({"i": In(stream.Signature(wide)), "o": Out(stream.Signature(narrow))})
+
+    def elaborate(self, platform):
+        m = Module()
+        P, S = self.per, self.sub_beats
+        i, o = self.i, self.o
+        sub = Signal(range(S))
+        last = sub == S - 1
+        m.d.comb += i.ready.eq(~o.valid | (o.ready & last))
+        bufs = {}
+        for name, elem in self.fields.items():
+            w = Shape.cast(elem).width
+            buf = Signal(S * P * w, name=f"buf_{name}", reset_less=True)
+            bufs[name] = (buf, w)
+            m.d.comb += o.p[name].eq(buf[:P * w])
+        m.d.comb += o.p.side.sub.eq(sub)
+        has_inner = Shape.cast(self.side).width > 0
+        if has_inner:
+            inner = Signal(self.side, reset_less=True)
+            m.d.comb += o.p.side.inner.eq(inner)
+        with m.If(i.valid & i.ready):
+            m.d.sync += [o.valid.eq(1), sub.eq(0)]
+            for name, (buf, w) in bufs.items():
+                m.d.sync += buf.eq(i.p[name].as_value())       # padding lanes: zero-extended
+            if has_inner:
+                m.d.sync += inner.eq(i.p.side)
+        with m.Elif(o.valid & o.ready):
+            m.d.sync += [o.valid.eq(~last), sub.eq(sub + 1)]
+            for buf, w in bufs.values():
+                m.d.sync += buf.eq(buf[P * w:])
+        return m
+
+
+class Deserializer(wiring.Component):
+    """The inverse of ``Serializer``: S sub-beats of P lanes (``side.sub`` = 0..S-1, in order)
+    -> one beat of ``lanes`` lanes with the ``inner`` side of the last sub-beat. A shift register
+    takes each sub-beat; the output register is loaded at the last one (stall-all pipeline,
+    ``Pipe``). Latency 1."""
+
+    def __init__(self, fields: dict, lanes: int, fold: int, side=0):
+        wide, narrow = _setup(self, fields, lanes, fold, side, "deserialize")
+        super().__init__({"i": In(stream.Signature(narrow)), "o": Out(stream.Signature(wide))})
+
+    def elaborate(self, platform):
+        m = Module()
+        P, S = self.per, self.sub_beats
+        i, o = self.i, self.o
+        pipe = Pipe(m, o, i, name="deser")
+        last = i.p.side.sub == S - 1
+        m.d.comb += o.valid.eq(pipe.reg(i.valid & last, 1, valid=True))
+        for name, elem in self.fields.items():
+            w = Shape.cast(elem).width
+            # the S - 1 earlier sub-beats, oldest in the low bits; advances only on a real sub-beat
+            older = Signal((S - 1) * P * w, name=f"older_{name}", reset_less=True)
+            whole = Signal(S * P * w, name=f"whole_{name}")
+            m.d.comb += whole.eq(Cat(older, i.p[name].as_value()))
+            with m.If(pipe.en & i.valid):
+                m.d.sync += older.eq(whole[P * w:])
+            m.d.comb += o.p[name].eq(pipe.reg(whole[:self.lanes * w], name=f"out_{name}"))
+        if Shape.cast(self.side).width:
+            m.d.comb += o.p.side.eq(pipe.reg(i.p.side.inner, name="side_out"))
+        return m
