@@ -377,6 +377,15 @@ def test_cli_user_errors(argv, message, capsys, tmp_path, monkeypatch):
     assert rc == 2 and message in err, err
 
 
+@pytest.mark.parametrize("fold", ["3", "0"])
+def test_cli_bad_fold(fold, capsys):
+    """--fold outside 1, 2, 4, 8, 16: exit 2 with argparse's one-line reason, before any work."""
+    from sim.run import main
+    with pytest.raises(SystemExit) as e:
+        main(["--image", "x.png", "--fold", fold])
+    assert e.value.code == 2 and f"argument --fold: invalid choice: {fold}" in capsys.readouterr().err
+
+
 def test_cli_too_wide_image(tmp_path, capsys):
     from PIL import Image
 
