@@ -74,14 +74,14 @@ void backward_impl(const int32_t* __restrict__ idx, const float* __restrict__ S,
                    float* __restrict__ gV, float* __restrict__ gx, int64_t N, int64_t C, int64_t H,
                    int64_t W, int64_t k_rt, int64_t origin, int64_t NV, int64_t co_rt) {
     // G is channel-last (N, H, W, CO); gV (C, NV, k, k, CO) and gx (N, C, H, W) start at zero.
-    // In source order over the edge-padded image (padded coordinate p reads pixel clamp(p - lo),
-    // lo = k - 1 + origin, and feeds output p - (k - 1) + j through tap j): each padded pixel adds the
-    // output gradients it fed into its table row (one contiguous k*k*CO row) and adds their dot
-    // product with its slope row to its pixel's gradient. Runs of equal values along a row are summed
-    // in `pend` first and added to the table row once (no read-modify-write chain through memory).
+    // In source order over the edge-padded image: padded pixel p reads pixel clamp(p - lo),
+    // lo = k - 1 + origin, and feeds output p - (k - 1) + j through tap j. Its k*k output gradients
+    // (zero outside the image) are gathered once into `gl`; then for every input channel they are
+    // added to the table row of its value (one contiguous k*k*CO row) and their dot product with the
+    // slope row is added to the pixel's gradient.
     const int64_t k = K_T ? K_T : k_rt, CO = CO_T ? CO_T : co_rt;
-    const int64_t KK = k * k, lo = k - 1 + origin, Hp = H + k - 1, Wp = W + k - 1;
-    const int64_t table = C * NV * KK * CO;
+    const int64_t KK = k * k, R = KK * CO, lo = k - 1 + origin, Hp = H + k - 1, Wp = W + k - 1;
+    const int64_t table = C * NV * R;
     std::mutex mu;
     at::parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
         // one chunk per thread: a private gV when running in parallel, gV itself when alone
@@ -91,51 +91,45 @@ void backward_impl(const int32_t* __restrict__ idx, const float* __restrict__ S,
             own.assign(table, 0.f);
             gv = own.data();
         }
-        std::vector<float> pend_v(KK * CO);
-        float* __restrict__ pend = pend_v.data();
-        float acc[MAX_CO];
+        std::vector<float> gl_v(R);
+        float* __restrict__ gl = gl_v.data();
         for (int64_t n = n0; n < n1; ++n) {
-            for (int64_t c = 0; c < C; ++c) {
-                const int64_t base = (n * C + c) * H * W;
-                float* __restrict__ gvc = gv + c * NV * KK * CO;
-                const float* __restrict__ sc = S + c * NV * KK * CO;
-                for (int64_t py = 0; py < Hp; ++py) {
-                    const int64_t ry = std::min(std::max(py - lo, int64_t(0)), H - 1);
-                    int64_t cur = -1;
-                    for (int64_t px = 0; px < Wp; ++px) {
-                        const int64_t rx = std::min(std::max(px - lo, int64_t(0)), W - 1);
-                        const int64_t v = idx[base + ry * W + rx];
-                        if (v != cur) {
-                            if (cur >= 0) {
-                                float* __restrict__ d = gvc + cur * KK * CO;
-                                for (int64_t i = 0; i < KK * CO; ++i) d[i] += pend[i];
-                            }
-                            for (int64_t i = 0; i < KK * CO; ++i) pend[i] = 0.f;
-                            cur = v;
-                        }
-                        const float* __restrict__ srow = sc + v * KK * CO;
-                        for (int64_t o = 0; o < CO; ++o) acc[o] = 0.f;
-                        for (int64_t jy = 0; jy < k; ++jy) {
-                            const int64_t y = py - (k - 1) + jy;
-                            if (y < 0 || y >= H) continue;
-                            for (int64_t jx = 0; jx < k; ++jx) {
-                                const int64_t x = px - (k - 1) + jx;
-                                if (x < 0 || x >= W) continue;
+            for (int64_t py = 0; py < Hp; ++py) {
+                const int64_t ry = std::min(std::max(py - lo, int64_t(0)), H - 1);
+                for (int64_t px = 0; px < Wp; ++px) {
+                    const int64_t rx = std::min(std::max(px - lo, int64_t(0)), W - 1);
+                    for (int64_t jy = 0; jy < k; ++jy) {
+                        const int64_t y = py - (k - 1) + jy;
+                        for (int64_t jx = 0; jx < k; ++jx) {
+                            const int64_t x = px - (k - 1) + jx;
+                            float* __restrict__ d = gl + (jy * k + jx) * CO;
+                            if (y < 0 || y >= H || x < 0 || x >= W) {
+                                for (int64_t o = 0; o < CO; ++o) d[o] = 0.f;
+                            } else {
                                 const float* __restrict__ g = G + ((n * H + y) * W + x) * CO;
-                                float* __restrict__ d = pend + (jy * k + jx) * CO;
-                                const float* __restrict__ s = srow + (jy * k + jx) * CO;
-                                for (int64_t o = 0; o < CO; ++o) {
-                                    d[o] += g[o];
-                                    acc[o] += s[o] * g[o];
-                                }
+                                for (int64_t o = 0; o < CO; ++o) d[o] = g[o];
+                            }
+                        }
+                    }
+                    const int64_t pix = ry * W + rx;
+                    for (int64_t c = 0; c < C; ++c) {
+                        const int64_t at = (n * C + c) * H * W + pix;
+                        const int64_t row = (c * NV + idx[at]) * R;
+                        float* __restrict__ d = gv + row;
+                        const float* __restrict__ s = S + row;
+                        // the dot product in CO lanes (vectorizable without reassociation)
+                        float acc[MAX_CO];
+                        for (int64_t o = 0; o < CO; ++o) acc[o] = 0.f;
+                        for (int64_t j = 0; j < KK; ++j) {
+                            for (int64_t o = 0; o < CO; ++o) {
+                                d[j * CO + o] += gl[j * CO + o];
+                                acc[o] += s[j * CO + o] * gl[j * CO + o];
                             }
                         }
                         float t = 0.f;
                         for (int64_t o = 0; o < CO; ++o) t += acc[o];
-                        gx[base + ry * W + rx] += t;
+                        gx[at] += t;
                     }
-                    float* __restrict__ d = gvc + cur * KK * CO;
-                    for (int64_t i = 0; i < KK * CO; ++i) d[i] += pend[i];
                 }
             }
         }

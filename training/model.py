@@ -52,6 +52,24 @@ def round_half_up(x: torch.Tensor) -> torch.Tensor:
     return torch.floor(x + 0.5)
 
 
+class _RoundSTE(torch.autograd.Function):
+    """floor(x + 0.5) forward, identity backward: ste(x, round_half_up(x)) in two in-place passes
+    (the activation-sized roundings of every step)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return torch.add(x, 0.5).floor_()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def round_ste(x: torch.Tensor) -> torch.Tensor:
+    """Round half up with a straight-through gradient."""
+    return _RoundSTE.apply(x)
+
+
 class ECLayer(nn.Module):
     """One expanded-convolution layer (``nuqd`` -> ``dpfi`` -> ``ec``), IQ-Block or upsampler."""
 
@@ -232,17 +250,15 @@ class ECLayer(nn.Module):
         amax = float(1 << (self.cfg.act_bits - 1))
         y = acc / (1 << self.shift)
         if mode != "float":
-            y = ste(y, round_half_up(y))
+            y = round_ste(y)
         y = torch.clamp(y, -amax, amax - 1)
         if self.layer.gated:
             if mode == "int":
                 g = self.int_gate()
                 G = self.cfg.gate_bits
                 return x + torch.floor((g * (y - x) + (1 << (G - 1))) / (1 << G))
-            r = x + self.gate(mode == "qat") * (y - x)
-            if mode == "qat":
-                r = x + ste(r - x, round_half_up(r - x))
-            return r
+            d = self.gate(mode == "qat") * (y - x)
+            return x + (round_ste(d) if mode == "qat" else d)
         return y
 
 
@@ -285,7 +301,7 @@ class IQLUT(nn.Module):
         if mode == "int":
             hr = torch.clamp(round_half_up(hr), 0, 255)
         elif mode == "qat":
-            hr = torch.clamp(ste(hr, round_half_up(hr)), 0, 255)
+            hr = torch.clamp(round_ste(hr), 0, 255)
         return (hr, outs) if return_blocks else hr
 
     # -- export --------------------------------------------------------------------------------
