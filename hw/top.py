@@ -1,5 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""The whole x4 upscaler: AXI4-Stream video in, HR pixels out, one LR pixel (16 HR pixels) per clock
+"""The whole upscaler (x2, x3, x4): AXI4-Stream video in, HR pixels out, one LR pixel (scale^2 HR
+pixels) per clock
 within a row."""
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from .bilinear import Bilinear
 from .fold import check_fold
 from .framing import HEIGHT_BITS, INPUT_STATUS, InputFraming, video_layout
 from .iq_block import IQBlock, Upsampler
-from .output import LANES, Combine, RasterOrder
+from .output import Combine, RasterOrder
 from .rom import ROM_PORTS
 from .streams import Fork, SkidBuffer, StreamFIFO, pixel_layout, stream_map
 
@@ -27,7 +28,8 @@ FIFO_SLACK = 16
 
 
 class IQLUT(wiring.Component):
-    """IQ-LUT x4 super-resolution of ``model``, bit-exact to ``golden.iqlut.upscale``.
+    """IQ-LUT super-resolution of ``model`` (x``S``, S = its scale: 2, 3 or 4), bit-exact to
+    ``golden.iqlut.upscale``.
 
     Ports
     -----
@@ -36,10 +38,10 @@ class IQLUT(wiring.Component):
     width, height : frame size, sampled at each start of frame (1 <= width <= max_width,
         height >= 1); the framing is counted from them (``last`` is only checked).
     o : HR pixels, payload {data, last, user}. ``output_order="block"``: one beat per LR pixel
-        (raster order) carrying its 4 x 4 HR block, ``data[r * 4 + c]`` = HR pixel
-        (4 y + r, 4 x + c), lane 0 in the low byte; ``last`` on the last block of each LR row,
-        ``user`` on the first block of a frame. ``"raster"``: HR raster order, 4 pixels per beat
-        (``data[c]`` = HR pixel (Y, 4 x + c)), ``last`` at the end of each HR row.
+        (raster order) carrying its S x S HR block, ``data[r * S + c]`` = HR pixel
+        (S y + r, S x + c), lane 0 in the low byte; ``last`` on the last block of each LR row,
+        ``user`` on the first block of a frame. ``"raster"``: HR raster order, S pixels per beat
+        (``data[c]`` = HR pixel (Y, S x + c)), ``last`` at the end of each HR row.
     status : sticky flags (``INPUT_STATUS`` + ``misaligned``).
 
     Structure: framing -> skid -> fork: network (IQ-Blocks 0..N-1, upsampler) and bilinear; the
@@ -56,9 +58,6 @@ class IQLUT(wiring.Component):
             validate(model)
         except ModelFileError as e:
             raise ValueError(f"invalid model: {e}") from None
-        if model.config.scale != 4:
-            raise ValueError(f"the generator builds x4 designs only; model '{model.config.name}' is "
-                             f"x{model.config.scale}")
         if not isinstance(max_width, int) or isinstance(max_width, bool) or \
                 not 1 <= max_width <= MAX_WIDTH_LIMIT:
             raise ValueError(f"max_width must be an integer in 1..{MAX_WIDTH_LIMIT}, got {max_width!r}")
@@ -80,9 +79,10 @@ class IQLUT(wiring.Component):
         #: cycles per LR pixel in steady state: the slowest layer's sub-beats (= fold for the
         #: named configurations; 1 unfolded)
         self.cycles_per_pixel = max(b.ec.sub_beats for b in [*self.blocks, self.upsampler])
-        self.bilinear = Bilinear(max_width)
+        self.scale = cfg.scale
+        self.bilinear = Bilinear(max_width, cfg.scale)
         self.combine = Combine(model)
-        self.raster = RasterOrder(max_width) if output_order == "raster" else None
+        self.raster = RasterOrder(max_width, cfg.scale) if output_order == "raster" else None
 
         # Path alignment. Output q needs LR input up to q + (D, D) on the network (D = sum of the
         # layers' lags) and up to q + (1, 1) on the bilinear path, and each path has its pipeline
@@ -96,7 +96,8 @@ class IQLUT(wiring.Component):
         self.bil_fifo = StreamFIFO(lr, max(0, delta) * (max_width + 1) + self.net_latency + FIFO_SLACK)
         self.net_fifo = StreamFIFO(lr, -delta * (max_width + 1) + self.bilinear.latency + FIFO_SLACK) \
             if delta < 0 else None
-        self.lanes = 4 if self.raster else LANES
+        #: HR pixels per output beat: scale^2 (a block) or scale (raster order)
+        self.lanes = cfg.scale if self.raster else cfg.scale ** 2
         super().__init__({
             "i": In(stream.Signature(video_layout(1))),
             "width": In(self.framing.width_bits),
@@ -137,11 +138,11 @@ class IQLUT(wiring.Component):
         """Cycles per frame in steady state without stalls: S (H + d)(W + d), d = ``max_lag`` (the
         ghost columns / rows of ``ColumnGen``), S = ``cycles_per_pixel`` (1 unfolded; exact when
         every folded layer's column and window take the same S cycles, as in every named
-        configuration at every fold, else an upper bound). In raster mode the output port needs 4 H W cycles
-        per frame instead."""
+        configuration at every fold, else an upper bound). In raster mode the output port needs
+        scale H W cycles per frame instead (scale HR pixels per beat)."""
         d = self.max_lag
         cycles = self.cycles_per_pixel * (height + d) * (width + d)
-        return max(cycles, 4 * height * width) if self.raster else cycles
+        return max(cycles, self.scale * height * width) if self.raster else cycles
 
     @property
     def line_buffer_bits(self) -> int:
@@ -210,8 +211,9 @@ class IQLUT(wiring.Component):
 
 class AxiTop(wiring.Component):
     """``IQLUT`` with flat AXI4-Stream port names for the emitted Verilog: ``s_axis_t*`` (LR in,
-    8-bit ``tdata``), ``m_axis_t*`` (HR out, 128-bit ``tdata`` = 16 lanes in block order, 32-bit
-    = 4 pixels in raster order, lane 0 in the low byte), ``width``, ``height``, ``status``
+    8-bit ``tdata``), ``m_axis_t*`` (HR out, 8 scale^2 bits of ``tdata`` = scale^2 lanes in block
+    order (x4: 128 bits), 8 scale bits = scale pixels in raster order, lane 0 in the low byte),
+    ``width``, ``height``, ``status``
     (bit 0 bad_size, 1 bad_last, 2 bad_user, 3 misaligned) and the ``clk``/``rst`` of the sync
     domain (synchronous, active-high reset)."""
 

@@ -70,19 +70,32 @@ def _centre_crop(img: np.ndarray, crop: tuple[int, int] | None) -> np.ndarray:
 
 
 def load_images(images: list[str] | None, set_name: str | None, data: str | None,
-                crop: tuple[int, int] | None) -> list[tuple[str, np.ndarray]]:
-    """(label, uint8 (H, W) or (H, W, 3) LR image) for ``--image`` paths or a ``--set``."""
-    from golden.eval import LR_SUBDIR, SCALE, EvalError, default_data_dir, list_images
+                crop: tuple[int, int] | None, scale: int = 4) -> list[tuple[str, np.ndarray]]:
+    """(label, uint8 (H, W) or (H, W, 3) LR image) for ``--image`` paths or a ``--set``; a set's LR
+    at x``scale`` as ``golden.eval`` makes it (x4: the LR files; x2/x3: MATLAB-exact bicubic of HR)."""
+    from golden.eval import (
+        HR_SUBDIR,
+        LR_SUBDIR,
+        SCALE,
+        EvalError,
+        default_data_dir,
+        list_images,
+        make_lr,
+        modcrop,
+    )
     from golden.imageio import ImageError, load_image
     if set_name is not None:
         data = data or default_data_dir()
         if not os.path.isdir(data):
             raise RunError(f"data directory {data} not found (pass --data DIR or set IQLUT_DATA)")
         try:
-            names = list_images(data, set_name)
+            names = list_images(data, set_name, scale)
         except EvalError as e:
             raise RunError(str(e)) from None
-        paths = [(n, os.path.join(data, set_name, LR_SUBDIR, f"{n}x{SCALE}.png")) for n in names]
+        if scale == SCALE:
+            paths = [(n, os.path.join(data, set_name, LR_SUBDIR, f"{n}x{SCALE}.png")) for n in names]
+        else:
+            paths = [(n, os.path.join(data, set_name, HR_SUBDIR, f"{n}.png")) for n in names]
     else:
         paths = [(Path(p).stem, p) for p in images]
     out = []
@@ -91,6 +104,8 @@ def load_images(images: list[str] | None, set_name: str | None, data: str | None
             img = load_image(path)
         except ImageError as e:
             raise RunError(str(e)) from None
+        if set_name is not None and scale != SCALE:
+            img = make_lr(modcrop(img, scale), scale)
         out.append((label, _centre_crop(img, crop)))
     return out
 
@@ -205,7 +220,7 @@ def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "veril
         h, w = img.shape[:2]
         ch = 1 if img.ndim == 2 else img.shape[2]
         rows.append({"image": label, "h": h, "w": w, "channels": ch, "lr_pixels": h * w * ch,
-                     "hr_pixels": 16 * h * w * ch, "mismatches": seg["mismatches"],
+                     "hr_pixels": model.config.scale ** 2 * h * w * ch, "mismatches": seg["mismatches"],
                      "cycles": seg["cycles"], "timeout": seg["timeout"], "status": seg["status"],
                      "status_ok": seg["status_ok"]})
     if not probes and any(r["mismatches"] for r in rows):
@@ -223,7 +238,7 @@ def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "veril
     return {"model": model.name, "simulator": sim, "simulator_version": result.get("simulator_version"),
             "verilog": str(design.verilog), "verilog_sha256": design.digest, "max_width": max_width, "fold": fold,
             "idle": idle, "stall": stall, "seed": seed, "images": rows, "lr_pixels": lr,
-            "hr_pixels": 16 * lr, "mismatches": sum(r["mismatches"] for r in rows),
+            "hr_pixels": model.config.scale ** 2 * lr, "mismatches": sum(r["mismatches"] for r in rows),
             "cycles": cycles, "cycles_per_lr_pixel": cycles / lr if lr else None,
             "wall_seconds": round(time.monotonic() - t0, 1), "emit_seconds": round(t_emit, 1),
             "build_seconds": build_seconds(bdir), "sim_seconds": round(t_sim, 1),
@@ -305,7 +320,7 @@ def main(argv=None) -> int:
             model = load_model(args.model)
         except (ModelFileError, ValueError, OSError) as e:
             raise RunError(f"cannot load model {args.model!r}: {e}") from None
-        images = load_images(args.image, args.set, args.data, crop)
+        images = load_images(args.image, args.set, args.data, crop, model.config.scale)
         summary = run_images(model, images, sim=args.sim, max_width=args.max_width,
                              output_order=args.output_order, rom_ports=args.rom_ports, fold=args.fold,
                              idle=args.idle,

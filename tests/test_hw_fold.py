@@ -177,6 +177,16 @@ def test_folded_top_equals_golden_under_stalls(name, fold):
     assert first_mismatch(got, expect) is None and len(got) == len(expect)
 
 
+@pytest.mark.parametrize("name,fold", [("x2", 16), ("x3", 4)])
+def test_folded_x2_x3_top_equals_golden(name, fold):
+    """The fold knob at the other scales: the x2 upsampler has 4 outputs (fewer lanes than 16),
+    the x3 one 9."""
+    cfg, seed = MODELS[name]
+    dut = IQLUT(random_model(cfg, seed=seed), max_width=13, fold=fold)
+    got, expect = simulate(dut, lr_frames(seed, [(6, 7), (1, 1), (3, 13)]), seed=seed)
+    assert first_mismatch(got, expect) is None and len(got) == len(expect)
+
+
 @pytest.mark.parametrize("cfg,fold,uniform", [
     (MODELS["c2b2"][0], 2, True), (MODELS["c2b3"][0], 4, True),
     (small_config(channels=4, blocks=2), 8, True),      # 8-lane columns, 16-lane windows

@@ -25,6 +25,8 @@ MODELS = {
     "k3": (small_config(kernel=3, channels=2, blocks=2), 3),               # lag 3
     "f0": (small_config(frac_bits=0, levels=(256, 256), levels_up=256, channels=1, blocks=2), 4),
     "a10": (small_config(act_bits=10, frac_bits=6, channels=2, blocks=2, gate_bits=5, entry_bits=10), 5),
+    "x2": (small_config(channels=2, blocks=2, scale=2), 6),
+    "x3": (small_config(channels=2, blocks=3, levels=(7, 4), levels_up=3, scale=3), 7),
 }
 
 
@@ -41,7 +43,8 @@ def simulate(dut, frames, *, seed=0, idle=0.3, stall=0.3, raster=False, gap_beat
     expect = []
     for f in frames:
         hr = iqlut.upscale(dut.model, f)
-        expect += raster_beats(hr) if raster else block_beats(hr)
+        s = dut.model.config.scale
+        expect += raster_beats(hr, s) if raster else block_beats(hr, s)
     got = {}
 
     async def tb_in(ctx):
@@ -74,7 +77,7 @@ def test_top_equals_golden_under_stalls(name):
     assert len(got) == len(expect)
 
 
-@pytest.mark.parametrize("name", ["c2b2", "k3"])
+@pytest.mark.parametrize("name", ["c2b2", "k3", "x3"])
 def test_top_extreme_model(name):
     cfg, seed = MODELS[name]
     dut = IQLUT(random_model(cfg, seed=seed, extreme=True), max_width=MAX_WIDTH)
@@ -84,7 +87,7 @@ def test_top_extreme_model(name):
     assert first_mismatch(got, expect) is None
 
 
-@pytest.mark.parametrize("name", ["c2b3", "c1b1"])
+@pytest.mark.parametrize("name", ["c2b3", "c1b1", "x2", "x3"])
 def test_top_raster_order(name):
     cfg, seed = MODELS[name]
     dut = IQLUT(random_model(cfg, seed=seed), max_width=MAX_WIDTH, output_order="raster")

@@ -337,6 +337,33 @@ def test_iq_l8c8_real_crops_under_stalls(sim, iq, tmp_path):
     assert_exact(iq, job, result)
 
 
+def set5_crop_at(scale, size, k=1):
+    """A (H, W) crop (R channel) of Set5 image ``k``'s LR at x``scale``, made from HR as golden.eval
+    makes x2/x3 LR (MATLAB-exact bicubic)."""
+    from golden.eval import HR_SUBDIR, make_lr, modcrop
+    from golden.imageio import load_image
+    if not DATA.is_dir():
+        pytest.skip(f"datasets not found at {DATA} (set IQLUT_DATA)")
+    p = sorted((DATA / "Set5" / HR_SUBDIR).glob("*.png"))[k]
+    lr = make_lr(modcrop(load_image(p), scale), scale)
+    y0, x0 = lr.shape[0] // 3, lr.shape[1] // 3
+    crop = np.ascontiguousarray(lr[y0:y0 + size[0], x0:x0 + size[1], 0])
+    return Frame(crop, f"Set5/{p.stem} x{scale} LR[{y0}:{y0 + size[0]},{x0}:{x0 + size[1]}]:R")
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_x2_x3_designs(sim, scale, tmp_path):
+    """x2 and x3 builds (scale^2 HR pixels per beat): random frames under stalls and a Set5 crop
+    (LR made from HR at that scale) equal golden; the x3 build rounds through its divide-by-9
+    combine."""
+    cfg = small_config(name=f"simx{scale}", channels=2, blocks=2, scale=scale)
+    d = emit_design(random_model(cfg, 20 + scale), CACHE / "verilog", max_width=SMALL_WIDTH)
+    assert d.lanes == scale * scale
+    fr = frames(30 + scale, SIZES[:5]) + [set5_crop_at(scale, (9, SMALL_WIDTH))]
+    job, result = cosim(d, sim, [Segment("stalls", fr, idle=0.3, stall=0.3)], tmp_path, seed=scale)
+    assert_exact(d, job, result)
+
+
 # ------------------------------------------------------------------------------- the CLI
 
 def test_cli_image_through_icarus(small, tmp_path):
