@@ -21,7 +21,8 @@ def need_data():
         pytest.skip(f"datasets not found at {DATA} (set IQLUT_DATA)")
 
 
-@pytest.mark.parametrize("name,seed", [("iq_l8c8", 0), ("ecnn_l8c8", 1), ("iq_l8c16", 2)])
+@pytest.mark.parametrize("name,seed", [("iq_l8c8", 0), ("ecnn_l8c8", 1), ("iq_l8c16", 2), ("iq_l8c8_x2", 3),
+                                       ("iq_l8c8_x3", 4)])
 def test_int_mode_equals_golden_on_random_models(name, seed):
     for extreme in (False, True):
         m = random_model(name, seed, extreme=extreme)
@@ -298,3 +299,25 @@ def test_resumed_log_drops_rows_after_the_checkpoint_and_takes_the_new_columns(t
     assert list(rows[0]) == train.LOG_HEADER
     assert [r["iter"] for r in rows] == ["1", "2", "3", "4"]
     assert rows[1]["test_psnr_y"] == "28.5" and rows[1]["val_psnr"] == "" and rows[3]["val_psnr"] == "30.1"
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_train_at_x2_x3_and_export_equals_golden(tmp_path, scale):
+    """The x2/x3 configs train (LR made at that scale, HR patches scale x the LR patch) and export a
+    file whose golden output equals the torch integer mode on Set5 (export --check)."""
+    need_data()
+    from training import train
+    out = tmp_path / "run"
+    rc = train.main(["--config", f"iq_l8c8_x{scale}", "--iters", "3", "--batch", "2", "--patch", "16",
+                     "--val-every", "3", "--nuqd-search-at", "0", "--threads", "1", "--no-progress",
+                     "--train-sets", "T91", "--out", str(out), "--data", str(DATA),
+                     "--export", str(tmp_path / "m.npz")])
+    assert rc == 0
+    from golden.modelfile import load_model
+    m = load_model(tmp_path / "m.npz")
+    assert m.config.scale == scale and m.config.upsampler.c_out == scale * scale
+    from training.data import PatchSampler
+    lr = np.zeros((20, 20), np.uint8)
+    hr = np.zeros((20 * scale, 20 * scale), np.uint8)
+    l, h = PatchSampler([(lr, hr)], 8, seed=0).batch(2)
+    assert l.shape == (2, 1, 8, 8) and h.shape == (2, 1, 8 * scale, 8 * scale)

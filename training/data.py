@@ -1,4 +1,4 @@
-"""Training data: HR images -> single channels -> MATLAB-exact bicubic x4 LR, cached; random patches.
+"""Training data: HR images -> single channels -> MATLAB-exact bicubic LR (x2/x3/x4), cached; random patches.
 
 Each RGB channel of an HR training image is one grayscale training image: at test time the model
 runs on R, G and B independently (the field's colour protocol), so training on the channels matches
@@ -41,14 +41,16 @@ def hr_files(data_dir: Path, sets=TRAIN_SETS) -> list[Path]:
 
 
 def load_pairs(data_dir: Path, sets=TRAIN_SETS, cache_dir: Path | None = None, limit: int | None = None,
-               with_image: bool = False):
-    """List of (lr uint8 (h, w), hr uint8 (4h, 4w)) single-channel pairs, cached as one .npz.
+               with_image: bool = False, scale: int = 4):
+    """List of (lr uint8 (h, w), hr uint8 (s h, s w)) single-channel pairs at scale s, cached as one
+    .npz (HR cropped to a multiple of s, LR = ``imresize(hr, 1/s)``: golden.eval's recipe).
 
     With ``with_image`` each item is (lr, hr, image): the index of its file in ``hr_files`` (the
     channels of one RGB image share it), to split by whole images."""
     files = hr_files(data_dir, sets)[:limit]
     key = hashlib.sha1("|".join(f"{p.name}:{p.stat().st_size}" for p in files).encode()).hexdigest()[:12]
-    cache = Path(cache_dir) / f"pairs_{key}.npz" if cache_dir else None
+    x = "" if scale == 4 else f"_x{scale}"               # x4 keeps its older cache name
+    cache = Path(cache_dir) / f"pairs_{key}{x}.npz" if cache_dir else None
     pairs, image = None, None
     if cache and cache.exists():
         z = np.load(cache)
@@ -59,9 +61,9 @@ def load_pairs(data_dir: Path, sets=TRAIN_SETS, cache_dir: Path | None = None, l
         if pairs is None:
             pairs = []
             for p in files:
-                img = modcrop(load_image(p))
+                img = modcrop(load_image(p), scale)
                 chans = [img] if img.ndim == 2 else [img[..., c] for c in range(img.shape[2])]
-                pairs += [(imresize(np.ascontiguousarray(ch), 0.25, "symmetric"), np.ascontiguousarray(ch))
+                pairs += [(imresize(np.ascontiguousarray(ch), 1 / scale, "symmetric"), np.ascontiguousarray(ch))
                           for ch in chans]
         # an older cache has no image numbers: count each file's channels
         image = np.repeat(np.arange(len(files)), [1 if load_image(p).ndim == 2 else 3 for p in files])
@@ -79,7 +81,8 @@ def load_pairs(data_dir: Path, sets=TRAIN_SETS, cache_dir: Path | None = None, l
 
 
 class PatchSampler:
-    """Random LR patches (size x size) with their HR (4 size)^2, random flips / rot90. Seeded."""
+    """Random LR patches (size x size) with their HR (S size)^2, S = the pairs' scale (HR / LR),
+    random flips / rot90. Seeded."""
 
     def __init__(self, pairs, size: int = 48, seed: int = 0):
         self.pairs = [(lr, hr) for lr, hr in pairs if min(lr.shape) >= size]
@@ -88,6 +91,7 @@ class PatchSampler:
         areas = np.array([lr.size for lr, _ in self.pairs], dtype=np.float64)
         self.prob = areas / areas.sum()
         self.size = size
+        self.scale = self.pairs[0][1].shape[0] // self.pairs[0][0].shape[0]
         self.rng = np.random.default_rng(seed)
 
     def state(self):
@@ -97,17 +101,17 @@ class PatchSampler:
         self.rng.bit_generator.state = s
 
     def batch(self, n: int):
-        """(lr (n, 1, s, s) float32, hr (n, 1, 4s, 4s) float32), pixel values 0..255."""
-        s = self.size
+        """(lr (n, 1, s, s) float32, hr (n, 1, S s, S s) float32), pixel values 0..255."""
+        s, S = self.size, self.scale
         lrs = np.empty((n, 1, s, s), np.float32)
-        hrs = np.empty((n, 1, 4 * s, 4 * s), np.float32)
+        hrs = np.empty((n, 1, S * s, S * s), np.float32)
         idx = self.rng.choice(len(self.pairs), size=n, p=self.prob)
         for b, i in enumerate(idx):
             lr, hr = self.pairs[i]
             y = int(self.rng.integers(0, lr.shape[0] - s + 1))
             x = int(self.rng.integers(0, lr.shape[1] - s + 1))
             pl = lr[y:y + s, x:x + s]
-            ph = hr[4 * y:4 * y + 4 * s, 4 * x:4 * x + 4 * s]
+            ph = hr[S * y:S * y + S * s, S * x:S * x + S * s]
             k = int(self.rng.integers(0, 4))
             pl, ph = np.rot90(pl, k), np.rot90(ph, k)
             if self.rng.integers(0, 2):

@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     print(f"wrote {path}: {model.lut_bytes()} B of LUT ROM, {st['iter']} iterations")
     if a.check:
         diffs = 0
-        for lr, _ in load_val(a.data or default_data_dir(), "Set5")[: a.check]:
+        for lr, _ in load_val(a.data or default_data_dir(), "Set5", model.config.scale)[: a.check]:
             ch = lr[..., 0] if lr.ndim == 3 else lr
             g = iqlut.upscale(model, ch)
             t = net(torch.tensor(ch, dtype=torch.float32)[None, None], "int")[0, 0].numpy()

@@ -40,7 +40,7 @@ from golden import iqlut as giq
 from golden import spec
 from training import ec_table
 from golden.modelfile import LayerParams, Model, validate
-from golden.spec import BILINEAR_BITS, RECIP_SHIFT, LayerConfig, ModelConfig
+from golden.spec import RECIP_SHIFT, LayerConfig, ModelConfig
 
 
 def ste(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -277,16 +277,19 @@ class IQLUT(nn.Module):
         return list(self.blocks) + [self.up]
 
     def bilinear(self, lr: torch.Tensor) -> torch.Tensor:
-        """(N, 1, H, W) pixel values -> (N, 1, 4H, 4W) in 1/64 units, taps from golden.iqlut."""
+        """(N, 1, H, W) pixel values -> (N, 1, sH, sW) in 1/D units (D = spec.bilinear_den(s), s the
+        scale), taps from golden.iqlut."""
         h, w = lr.shape[-2:]
-        r0, r1, a0, a1 = (torch.as_tensor(v, device=lr.device) for v in giq._bilinear_taps(h))
-        c0, c1, b0, b1 = (torch.as_tensor(v, device=lr.device) for v in giq._bilinear_taps(w))
+        s = self.cfg.scale
+        r0, r1, a0, a1 = (torch.as_tensor(v, device=lr.device) for v in giq._bilinear_taps(h, s))
+        c0, c1, b0, b1 = (torch.as_tensor(v, device=lr.device) for v in giq._bilinear_taps(w, s))
         rows = a0[:, None] * lr[..., r0, :] + a1[:, None] * lr[..., r1, :]
         return b0 * rows[..., c0] + b1 * rows[..., c1]
 
     def forward(self, lr: torch.Tensor, mode: str = "qat", return_blocks: bool = False):
-        """lr: (N, 1, H, W) float pixel values 0..255 -> HR (N, 1, 4H, 4W) pixel values (float;
-        rounded and clamped to 0..255 in "qat"/"int" modes)."""
+        """lr: (N, 1, H, W) float pixel values 0..255 -> HR (N, 1, sH, sW) pixel values, s the scale
+        (float; rounded and clamped to 0..255 in "qat"/"int" modes; "int": golden's combine,
+        round_div of the exact integer total)."""
         a = self.cfg.act_bits
         x = lr * (1 << (a - 8)) - (1 << (a - 1))
         outs = []
@@ -296,11 +299,16 @@ class IQLUT(nn.Module):
         acc = self.up.ec(x, mode)
         up = F.pixel_shuffle(acc, self.cfg.scale)
         bil = self.bilinear(lr)
-        s = self.up.shift
-        hr = (bil * (1 << s) + up * (1 << BILINEAR_BITS)) / (1 << (s + BILINEAR_BITS))
+        s, den = self.up.shift, spec.bilinear_den(self.cfg.scale)
+        total = bil * (1 << s) + up * den          # integers in "int" mode (exact in float32)
+        d = den << s
         if mode == "int":
-            hr = torch.clamp(round_half_up(hr), 0, 255)
-        elif mode == "qat":
+            # golden.spec.round_div: floor((2 total + d) / 2d); the quotient is never within float
+            # rounding of an integer unless it is one (it is a multiple of 1/2d)
+            hr = torch.clamp(torch.floor((2 * total + d) / (2 * d)), 0, 255)
+        else:
+            hr = total / d
+        if mode == "qat":
             hr = torch.clamp(round_ste(hr), 0, 255)
         return (hr, outs) if return_blocks else hr
 

@@ -41,6 +41,7 @@ from golden.metrics import psnr_y
 from golden.modelfile import ModelFileError, load_model
 from training.data import PatchSampler, default_data_dir, load_pairs
 from training.model import IQLUT
+from training.optim import LazyAdam
 
 
 def parse_args(argv=None):
@@ -53,6 +54,9 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--patch", type=int, default=48, help="LR patch side (pixels)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak Adam learning rate (cosine decay to 1%%)")
+    p.add_argument("--optim", choices=("adam", "lazy-adam"), default="adam",
+                   help="adam, or lazy-adam (training.optim.LazyAdam: moments per table entry, advanced only "
+                        "when the entry has a gradient; for tables of many levels, e.g. ecnn_l8c8)")
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--block-shift", type=int, default=3)
     p.add_argument("--up-shift", type=int, default=3)
@@ -126,14 +130,18 @@ def lr_at(it: int, args) -> float:
     return args.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
-def load_val(data_dir: Path, set_name: str):
+def load_val(data_dir: Path, set_name: str, scale: int = 4):
+    """(lr, hr) of a test set at x``scale`` as golden.eval makes them (x4: the LR_bicubic_sym files;
+    x2/x3: MATLAB-exact bicubic of the cropped HR). [] if the set is absent."""
+    from golden.eval import make_lr, modcrop
     d = data_dir / set_name
     if not d.is_dir():
         return []
     out = []
     for hr_path in sorted((d / "HR").glob("*.png")):
-        lr = load_image(d / "LR_bicubic_sym" / "X4" / f"{hr_path.stem}x4.png")
-        out.append((lr, load_image(hr_path)))
+        hr = modcrop(load_image(hr_path), scale)
+        lr = load_image(d / "LR_bicubic_sym" / "X4" / f"{hr_path.stem}x4.png") if scale == 4 else make_lr(hr, scale)
+        out.append((lr, hr))
     return out
 
 
@@ -147,7 +155,7 @@ def validate(net: IQLUT, val, mode="qat") -> float:
         x = torch.tensor(np.stack(chans)[:, None], dtype=torch.float32)
         y = net(x, mode)[:, 0].round().clamp(0, 255).numpy().astype(np.uint8)
         sr = y[0] if lr.ndim == 2 else np.stack(list(y), axis=-1)
-        ps.append(psnr_y(sr, hr))
+        ps.append(psnr_y(sr, hr, border=net.cfg.scale))
     return float(np.mean(ps)) if ps else float("nan")
 
 
@@ -235,19 +243,20 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, log_path = out / "ckpt.pt", out / "log.csv"
     try:
-        pairs = load_pairs(data_dir, args.train_sets, cache_dir=Path("runs") / "cache", with_image=True)
+        pairs = load_pairs(data_dir, args.train_sets, cache_dir=Path("runs") / "cache", with_image=True,
+                           scale=spec.get_config(args.config).scale)
         train_pairs, held = split_holdout(pairs)
         sampler = PatchSampler(train_pairs, args.patch, seed=args.seed)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     search_at = args.iters // 4 if args.nuqd_search_at is None else args.nuqd_search_at
-    test = load_val(data_dir, args.test_set) if args.test_set else []
+    test = load_val(data_dir, args.test_set, spec.get_config(args.config).scale) if args.test_set else []
     if args.test_set and not test:
         print(f"error: --test-set {args.test_set}: no images under {data_dir / args.test_set}", file=sys.stderr)
         return 2
     net = build_net(args)
-    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    opt = (LazyAdam if args.optim == "lazy-adam" else torch.optim.Adam)(net.parameters(), lr=args.lr)
     it, minutes = 0, 0.0
     prior = {"iter": 0, "minutes": 0.0, "from": []}   # training before --init (for provenance)
     if args.init and not args.resume:
