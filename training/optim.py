@@ -13,7 +13,6 @@ function (26.42 dB) at lr 2e-3 lost PSNR with both optimizers: Adam 25.43 at 1,5
 LazyAdam 25.81 / 25.60 / 25.53 at 500 / 1,000 / 1,500; iq_l8c8 itself at the same lr stays at
 26.44. So the per-entry step size is not the cause of the ECNN's degradation (see the README).
 """
-"""
 from __future__ import annotations
 
 import torch
