@@ -231,11 +231,18 @@ def test_top_validation():
         IQLUT("iq_l8c8")
 
 
-def test_top_shipped_model():
-    """The shipped trained iq_l8c8 (9 layers, 8 channels) end to end on small frames."""
+def shipped_models():
+    from golden.modelfile import MODELS_DIR
+    return sorted(p.stem for p in MODELS_DIR.glob("*.npz")) or ["none shipped"]
+
+
+@pytest.mark.parametrize("name", shipped_models())
+def test_top_shipped_model(name):
+    """Every shipped trained model (iq_l8c8, iq_l8c8_x2, ...) end to end on small frames: a model
+    the RTL cannot build is not shipped."""
     from golden.modelfile import MODELS_DIR, load_model
-    if not (MODELS_DIR / "iq_l8c8.npz").exists():
-        pytest.skip("models/iq_l8c8.npz is not shipped in this checkout")
-    dut = IQLUT(load_model("iq_l8c8"), max_width=5)
+    if not (MODELS_DIR / f"{name}.npz").exists():
+        pytest.skip("no model is shipped in this checkout")
+    dut = IQLUT(load_model(name), max_width=5)
     got, expect = simulate(dut, lr_frames(11, [(3, 5), (1, 1), (2, 3)]), idle=0.2, stall=0.2)
     assert first_mismatch(got, expect) is None and len(got) == len(expect)

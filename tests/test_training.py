@@ -321,3 +321,14 @@ def test_train_at_x2_x3_and_export_equals_golden(tmp_path, scale):
     hr = np.zeros((20 * scale, 20 * scale), np.uint8)
     l, h = PatchSampler([(lr, hr)], 8, seed=0).batch(2)
     assert l.shape == (2, 1, 8, 8) and h.shape == (2, 1, 8 * scale, 8 * scale)
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "models").glob("*.npz")))
+def test_int_mode_equals_golden_on_every_shipped_model(name):
+    m = load_model(name)
+    net = IQLUT.from_golden(m)
+    lr = np.random.default_rng(7).integers(0, 256, (13, 10), dtype=np.uint8)
+    lr[0] = 0
+    lr[-1] = 255
+    got = net(torch.tensor(lr, dtype=torch.float32)[None, None], "int")[0, 0].numpy()
+    np.testing.assert_array_equal(got.astype(np.uint8), iqlut.upscale(m, lr))
