@@ -81,7 +81,7 @@ def plot_psnr_vs_bytes(results: dict[str, dict], out: Path) -> None:
     for name, d in results.items():
         b = d.get("model_info", {}).get("lut_bytes")
         r = d["sets"].get("Set5")
-        if not b or not r:
+        if not b or not r or d.get("scale", 4) != 4:     # the plot is x4
             continue
         label = f"{BASELINES[name]} (measured)" if name in BASELINES else f"{name} (ours)"
         ax.scatter(b, r["psnr_y"], marker="o", color="tab:red", zorder=3)
