@@ -11,8 +11,13 @@ __all__ = ["UHD_RATE", "design_report", "format_report"]
 
 #: 4K60 output: HR pixels per second
 UHD_RATE = 3840 * 2160 * 60
-#: LR frame of a 4K output
+#: LR frame of a 4K output at x4 (x``s``: (2160 / s, 3840 / s))
 UHD_LR = (540, 960)
+
+
+def uhd_lr(scale: int) -> tuple[int, int]:
+    """(H, W) of the LR frame that a 3840 x 2160 output is upscaled from at ``scale``."""
+    return 2160 // scale, 3840 // scale
 
 
 def _layer(top: IQLUT, n: int) -> dict:
@@ -127,7 +132,8 @@ def design_report(top: IQLUT, *, source: str = "") -> dict:
                      rom_ports=top.rom_ports) if top.fold > 1 else top
     mults_unfolded = sum(mul["count"] for n in range(len(cfg.layers))
                          for mul in _layer(unfolded, n)["multipliers"])
-    h, w = UHD_LR
+    h, w = uhd_lr(cfg.scale)
+    S = cfg.scale
     hr_per_beat = top.lanes
     spp = top.cycles_per_pixel
     lead, per = (f"{spp} ", f"{spp} clocks") if spp > 1 else ("", "clock")
@@ -138,8 +144,9 @@ def design_report(top: IQLUT, *, source: str = "") -> dict:
         "build": {"max_width": top.max_width, "output_order": top.output_order,
                   "rom_ports": top.rom_ports, "hr_pixels_per_beat": hr_per_beat,
                   "fold": top.fold, "cycles_per_lr_pixel": top.cycles_per_pixel,
-                  "lane_order": "data[r*4+c] = HR (4y+r, 4x+c), lane 0 in the low byte"
-                  if top.output_order == "block" else "data[c] = HR (Y, 4x+c), lane 0 in the low byte"},
+                  "scale": S,
+                  "lane_order": f"data[r*{S}+c] = HR ({S}y+r, {S}x+c), lane 0 in the low byte"
+                  if top.output_order == "block" else f"data[c] = HR (Y, {S}x+c), lane 0 in the low byte"},
         "layers": layers,
         "bilinear": {"line_buffer_bits": top.bilinear.line_buffer_bits,
                      "weights_eighths": top.bilinear.phases, "multipliers": 0},
@@ -157,9 +164,9 @@ def design_report(top: IQLUT, *, source: str = "") -> dict:
         "memories": mems,
         "timing": {
             "latency_cycles": {str(w_): top.latency(w_) for w_ in sorted({top.max_width, min(960, top.max_width)})},
-            "frame_cycles": "4 H W" if top.raster else f"{lead}(H + {top.max_lag})(W + {top.max_lag})",
+            "frame_cycles": f"{S} H W" if top.raster else f"{lead}(H + {top.max_lag})(W + {top.max_lag})",
             "lr_pixels_per_clock": f"H W / frame_cycles (one per {per} within a row)"
-            if not top.raster else "1/4",
+            if not top.raster else f"1/{S}",
             "uhd60": {"lr_frame": [h, w], "hr_pixels_per_clock": hr_per_beat,
                       "ideal_mhz": round(UHD_RATE / hr_per_beat / 1e6, 3),
                       "mhz_with_frame_overhead": round(uhd_cycles_per_s / 1e6, 3)},
@@ -207,7 +214,7 @@ def format_report(r: dict) -> str:
          f"LR px/clock: {tm['lr_pixels_per_clock']}"),
         (f"4K60 output ({UHD_RATE:,} HR px/s) at {uhd['hr_pixels_per_clock']} HR px/clock: "
          f"{uhd['ideal_mhz']} MHz ideal, {uhd['mhz_with_frame_overhead']} MHz with the per-row/per-frame "
-         "overhead (LR 960x540)"),
+         f"overhead (LR {uhd['lr_frame'][1]}x{uhd['lr_frame'][0]})"),
     ]
     if "synth" in r:
         s = r["synth"]

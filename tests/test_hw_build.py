@@ -237,3 +237,19 @@ def test_variants_lint_clean(small_model_file, tmp_path, extra):
         lint = subprocess.run([tool, "--lint-only", "-Wno-WIDTH", str(v)], capture_output=True, text=True,
                               check=False)
         assert lint.returncode == 0, lint.stderr[-3000:]
+
+
+@pytest.mark.parametrize("name,lr_frame,ideal", [("iq_l8c8", [540, 960], 31.104),
+                                                 ("iq_l8c8_x2", [1080, 1920], 124.416),
+                                                 ("iq_l8c8_x3", [720, 1280], 55.296)])
+def test_report_4k60_figures_follow_the_scale(name, lr_frame, ideal):
+    """4K60 output is upscaled from 960x540 at x4, 1920x1080 at x2, 1280x720 at x3."""
+    from golden.modelfile import random_model
+    from hw.report import design_report
+    from hw.top import IQLUT
+    r = design_report(IQLUT(random_model(name, 0), max_width=1920))
+    s = int(name[-1]) if name[-2] == "x" else 4
+    assert r["timing"]["uhd60"]["lr_frame"] == lr_frame
+    assert r["timing"]["uhd60"]["ideal_mhz"] == pytest.approx(ideal)
+    assert r["timing"]["uhd60"]["hr_pixels_per_clock"] == s * s
+    assert r["build"]["lane_order"].startswith(f"data[r*{s}+c]")
