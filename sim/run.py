@@ -236,7 +236,7 @@ def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "veril
     ok = (len(rows) == len(images) and all(r["mismatches"] == 0 and not r["timeout"] and r["status_ok"]
                                            for r in rows))
     return {"model": model.name, "simulator": sim, "simulator_version": result.get("simulator_version"),
-            "verilog": str(design.verilog), "verilog_sha256": design.digest, "max_width": max_width, "fold": fold,
+            "verilog": design.verilog.name, "verilog_sha256": design.digest, "max_width": max_width, "fold": fold,
             "idle": idle, "stall": stall, "seed": seed, "images": rows, "lr_pixels": lr,
             "hr_pixels": model.config.scale ** 2 * lr, "mismatches": sum(r["mismatches"] for r in rows),
             "cycles": cycles, "cycles_per_lr_pixel": cycles / lr if lr else None,
