@@ -66,9 +66,6 @@ def bilinear_phases(scale: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return left, den - w1, w1
 
 
-#: log2 of the x4 bilinear denominator (64): weights are multiples of 1/8 per axis, 1/64 in 2-D.
-#: (x4 only; other scales: ``bilinear_den``.)
-BILINEAR_BITS = (bilinear_den(4) - 1).bit_length()
 #: Upper bound on any right shift stored in a model file.
 MAX_SHIFT = 16
 

@@ -17,17 +17,13 @@ from .streams import (
 )
 from .window import WindowGen
 
-__all__ = ["BIL_BITS", "Bilinear", "bil_bits", "bilinear_phases"]
+__all__ = ["Bilinear", "bil_bits", "bilinear_phases"]
 
 
 def bil_bits(scale: int = 4) -> int:
     """Unsigned bits of a bilinear output: at most 255 * D, D = ``spec.bilinear_den(scale)`` (x4: 14,
     x2: 12, x3: 12)."""
     return spec.unsigned_bits(255 * spec.bilinear_den(scale))
-
-
-#: unsigned bits of an x4 bilinear output (64ths of a grey level: 255 * 64 at most)
-BIL_BITS = bil_bits(4)
 
 
 def bilinear_phases(scale: int = 4):

@@ -45,6 +45,10 @@ def greedy_search(net: IQLUT, lr: torch.Tensor, hr: torch.Tensor, candidates=DEF
     kept as is (the resampled tables are close to the old ones)."""
     chosen = []
     for n, layer in enumerate(net.layers):
+        if layer.table_net is not None:         # an MLP table: resampling entries does not apply
+            chosen.append((layer.a, layer.b))
+            log(f"nuqd layer {n}: a={layer.a} b={layer.b} kept (MLP-parameterized table)")
+            continue
         best = (heldout_loss(net, lr, hr), layer.a, layer.b)
         saved = (layer.lut.data.clone(), layer.a, layer.b)
         for a, b in candidates:

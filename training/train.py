@@ -58,6 +58,10 @@ def parse_args(argv=None):
                    help="adam, or lazy-adam (training.optim.LazyAdam: moments per table entry, advanced only "
                         "when the entry has a gradient; for tables of many levels, e.g. ecnn_l8c8)")
     p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--table-param", choices=("entries", "mlp"), default=None,
+                   help="entries (default): every table entry a parameter; mlp: each table a small MLP of the "
+                        "activation value evaluated at the grid points (training.model.TableMLP; for the "
+                        "256-level ecnn_l8c8). A resumed run keeps its checkpoint's choice")
     p.add_argument("--block-shift", type=int, default=3)
     p.add_argument("--up-shift", type=int, default=3)
     p.add_argument("--teacher", default=None, help="golden model (name or path) to distil from")
@@ -166,7 +170,8 @@ def save_ckpt(path: Path, state: dict) -> None:
 
 
 def build_net(args) -> IQLUT:
-    return IQLUT(spec.get_config(args.config), block_shift=args.block_shift, up_shift=args.up_shift)
+    return IQLUT(spec.get_config(args.config), block_shift=args.block_shift, up_shift=args.up_shift,
+                 table_param=getattr(args, "table_param", None) or "entries")
 
 
 def net_state(net: IQLUT) -> dict:
@@ -194,10 +199,13 @@ def init_from_model(net: IQLUT, name: str, config: str) -> dict:
             (want.act_bits, want.entry_bits, want.gate_bits):
         raise ModelFileError(f"{name}: its architecture is not --config {config}")
     src = IQLUT.from_golden(m)
-    net.load_state_dict(src.state_dict())
     for layer, s in zip(net.layers, src.layers):
         layer.set_nuqd(s.a, s.b, s._grid_np)
         layer.shift = s.shift
+        layer.set_table(s.lut.detach(), log=print)
+        if s.alpha is not None:
+            with torch.no_grad():
+                layer.alpha.copy_(s.alpha)
     return {"iter": int(m.meta.get("trained_iterations", 0)), "minutes": float(m.meta.get("trained_minutes", 0.0)),
             "args": dict(m.meta.get("train_args", {}))}
 
@@ -255,13 +263,29 @@ def main(argv=None) -> int:
     if args.test_set and not test:
         print(f"error: --test-set {args.test_set}: no images under {data_dir / args.test_set}", file=sys.stderr)
         return 2
+    st = None
+    if args.resume:
+        src_path = ckpt_path if args.resume is True else Path(args.resume)
+        if not src_path.exists():
+            print(f"error: --resume but no checkpoint at {src_path}", file=sys.stderr)
+            return 2
+    elif args.init and str(args.init).endswith(".pt"):
+        src_path = Path(args.init)
+    if args.resume or (args.init and str(args.init).endswith(".pt")):
+        st = torch.load(src_path, weights_only=False)
+        was = st["args"].get("table_param") or "entries"
+        if args.table_param not in (None, was):
+            print(f"error: --table-param {args.table_param}, but {src_path} was trained with {was}",
+                  file=sys.stderr)
+            return 2
+        args.table_param = was
+    args.table_param = args.table_param or "entries"
     net = build_net(args)
     opt = (LazyAdam if args.optim == "lazy-adam" else torch.optim.Adam)(net.parameters(), lr=args.lr)
     it, minutes = 0, 0.0
     prior = {"iter": 0, "minutes": 0.0, "from": []}   # training before --init (for provenance)
     if args.init and not args.resume:
         if str(args.init).endswith(".pt"):
-            st = torch.load(args.init, weights_only=False)
             restore_net(net, st)
             p0 = st.get("prior", {"iter": 0, "minutes": 0.0, "from": []})
             prior = {"iter": p0["iter"] + st["iter"], "minutes": p0["minutes"] + st["minutes"],
@@ -276,11 +300,6 @@ def main(argv=None) -> int:
                      "from": [{"ckpt": str(args.init), "iter": src["iter"], "args": src["args"]}]}
         print(f"initialised from {args.init} (trained {prior['iter']} iterations before)")
     if args.resume:
-        src_path = ckpt_path if args.resume is True else Path(args.resume)
-        if not src_path.exists():
-            print(f"error: --resume but no checkpoint at {src_path}", file=sys.stderr)
-            return 2
-        st = torch.load(src_path, weights_only=False)
         restore_net(net, st)
         opt.load_state_dict(st["opt"])
         sampler.set_state(st["sampler"])
