@@ -89,7 +89,8 @@ def measure(model, folds, skip: set, redo: bool, max_width: int) -> dict:
             _save(data)
         if "pnr" not in skip and (redo or "pnr" not in row):
             _log(f"fold {fold}: place and route of the largest IQ-Block")
-            p = hs.pnr_ecp5(IQLUT(model, max_width=max_width, fold=fold), top, progress=_log)
+            p = hs.pnr_ecp5(IQLUT(model, max_width=max_width, fold=fold), top, progress=_log,
+                            keep_log=REPO / "runs" / f"pnr_{model.name}_fold{fold}_block.nextpnr.log")
             row["pnr"] = {k: p[k] for k in ("block", "device", "fmax_mhz_min", "critical_path",
                                             "seconds", "tool", "mode", "seed")}
             _save(data)
@@ -169,7 +170,8 @@ def whole(model, fold: int, max_width: int) -> dict:
     from hw.top import IQLUT
     core = IQLUT(model, max_width=max_width, fold=fold)
     _log(f"fold {fold}: the whole design through synth_ecp5 and nextpnr-ecp5")
-    p = hs.pnr_ecp5(core, top_name(model.name), instance="core", progress=_log)
+    p = hs.pnr_ecp5(core, top_name(model.name), instance="core", progress=_log,
+                    keep_log=REPO / "runs" / f"pnr_{model.name}_fold{fold}.nextpnr.log")
     rate = lr_rate(core, p["fmax_mhz_min"])
     out = {"model": model.name, "fold": fold, "max_width": max_width,
            "cycles_per_lr_pixel": core.cycles_per_pixel, **p,

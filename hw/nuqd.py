@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth import Cat, Const, Module, Shape, Signal, signed, unsigned
+from amaranth import Const, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -17,6 +17,18 @@ __all__ = ["NUQD", "nuqd_layout"]
 def nuqd_layout(lanes: int, index_bits: int, frac_bits: int, side):
     return with_side({"index": data.ArrayLayout(unsigned(index_bits), lanes),
                       "frac": data.ArrayLayout(unsigned(frac_bits), lanes)}, side)
+
+
+def _const_table(m: Module, values, shape, index, name: str) -> Signal:
+    """A signal of ``shape`` = ``values[index]`` (constants), bit by bit: bit j is bit ``index``
+    of the mask of the values' bits j. Indices past the table read 0."""
+    out = Signal(shape, name=name)
+    width = Shape.cast(shape).width
+    words = [int(v) & ((1 << width) - 1) for v in values]
+    for j in range(width):
+        mask = sum(((v >> j) & 1) << k for k, v in enumerate(words))
+        m.d.comb += out[j].eq(Const(mask, len(words)).bit_select(index, 1))
+    return out
 
 
 class NUQD(wiring.Component):
@@ -71,9 +83,6 @@ class NUQD(wiring.Component):
         valid = pipe.valid_chain(self.i.valid, self.latency)
         m.d.comb += self.o.valid.eq(valid)
         pipe.carry(self.i.p, self.o.p, "side", stages=self.latency)
-        # constant tables indexed by i: one shift-extract each (a mux tree after synthesis)
-        g_tab = Cat(*[Const(int(g), signed(a)) for g in self.grid])
-        r_tab = Cat(*[Const(int(r), unsigned(w.recip_bits)) for r in self.recip])
         self.offset_signals, self.product_signals = [], []
         x_in = local(m, self.i.p.x, "x_in")
         for n in range(self.lanes_per_beat):
@@ -95,10 +104,15 @@ class NUQD(wiring.Component):
             m.d.comb += self.o.p.index[n].eq(pipe.reg(index3, name=f"index4_{n}"))
             if f == 0:
                 continue
+            # g_i and R_i: each output bit is one constant L-bit mask indexed by i, i.e. one LUT
+            # of the index bits (a word_select of the concatenated table became an index * width
+            # adder and a barrel shifter: 6 logic levels, the 110 MHz critical path at fold 16)
+            g_sel = _const_table(m, self.grid, signed(a), index2, f"g_sel{n}")
+            r_sel = _const_table(m, self.recip, unsigned(w.recip_bits), index2, f"r_sel{n}")
             offset = Signal(unsigned(a), name=f"offset{n}")
-            m.d.comb += offset.eq(x2 - g_tab.word_select(index2, a).as_signed())
+            m.d.comb += offset.eq(x2 - g_sel)
             offset3 = pipe.reg(offset, name=f"offset3_{n}")
-            r3 = pipe.reg(r_tab.word_select(index2, w.recip_bits), name=f"recip3_{n}")
+            r3 = pipe.reg(r_sel, name=f"recip3_{n}")
             # stage 4: t = (offset * R_i) >> RECIP_SHIFT
             product = Signal(unsigned(f + spec.RECIP_SHIFT), name=f"product{n}")
             m.d.comb += product.eq(offset3 * r3)

@@ -92,13 +92,15 @@ def memories(top: IQLUT) -> list[dict]:
         name = "upsampler" if n == len(top.blocks) else f"block {n}"
         cg = ec.columns
         if cg.kernel > 1:
-            out.append({"kind": "line buffer", "where": name, "count": 1, "depth": cg.max_width,
-                        "word_bits": cg.line_buffer_bits // cg.max_width, "reads": 1})
+            count, bits = cg.line_buffer_memories
+            out.append({"kind": "line buffer", "where": name, "count": count, "depth": cg.max_width,
+                        "word_bits": bits, "reads": 1})
         for g in _group(ec.rom.memories):
             out.append({"kind": "ROM", "where": name, **g})
     cg = top.bilinear.window.columns
-    out.append({"kind": "line buffer", "where": "bilinear", "count": 1, "depth": cg.max_width,
-                "word_bits": cg.line_buffer_bits // cg.max_width, "reads": 1})
+    count, bits = cg.line_buffer_memories
+    out.append({"kind": "line buffer", "where": "bilinear", "count": count, "depth": cg.max_width,
+                "word_bits": bits, "reads": 1})
     for where, f in (("bilinear path", top.bil_fifo), ("network path", top.net_fifo)):
         if f is not None:
             out.append({"kind": "FIFO", "where": where, "count": 1, "depth": f.depth,

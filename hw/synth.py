@@ -350,14 +350,15 @@ def choose_device(res: dict) -> tuple[str, str] | None:
 
 
 def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None = None,
-             progress=None, instance: str | None = None) -> dict:
+             progress=None, instance: str | None = None, keep_log: Path | None = None) -> dict:
     """Place and route the largest IQ-Block (``biggest_block``) of ``core`` alone, out of context,
     on the smallest LFE5U it fits (``choose_device``), with nextpnr-ecp5. ``instance``: another
     component of ``components(core)`` instead, or ``"core"`` for the whole design in one
     ``synth_ecp5`` run.
 
     ``synth``/``workdir``: the result of ``synth_blocks(core, top, json_for=<that block>,
-    workdir=workdir)`` to reuse its netlist; else the block is synthesized here. Returns {tool,
+    workdir=workdir)`` to reuse its netlist; else the block is synthesized here. ``keep_log``: copy
+    nextpnr's whole log (critical paths, placement) there, also when nextpnr fails. Returns {tool,
     block, kind, device, package, mode, seed, target_mhz, fmax_mhz: {clock: MHz}, fmax_mhz_min,
     utilisation, lut4, dff, resources, seconds, synth_seconds, peak_child_mb}."""
     require_tool("yosys")
@@ -393,10 +394,15 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
         run_dir = netlist.parent
         log = run_dir / f"{mod}.nextpnr.log"
         t1 = time.monotonic()
-        _run([pnr_exe, f"--{flag}", "--package", ECP5_PACKAGE, "--json", netlist.name,
-              "--out-of-context", "--freq", f"{PNR_TARGET_MHZ:g}", "--seed", str(PNR_SEED),
-              "--threads", "1", "--timing-allow-fail", "--log", log.name, "--quiet"],
-             run_dir, f"nextpnr-ecp5 ({inst} on {device})")
+        try:
+            _run([pnr_exe, f"--{flag}", "--package", ECP5_PACKAGE, "--json", netlist.name,
+                  "--out-of-context", "--freq", f"{PNR_TARGET_MHZ:g}", "--seed", str(PNR_SEED),
+                  "--threads", "1", "--timing-allow-fail", "--log", log.name, "--quiet"],
+                 run_dir, f"nextpnr-ecp5 ({inst} on {device})")
+        finally:
+            if keep_log is not None and log.exists():
+                Path(keep_log).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(log, keep_log)
         parsed = parse_nextpnr_log(log.read_text())
     return {"tool": _describe(pnr_name, pnr_exe, "--version"), "block": inst, "kind": type(comp).__name__,
             "device": device, "package": ECP5_PACKAGE,

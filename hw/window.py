@@ -62,8 +62,10 @@ class ColumnGen(wiring.Component):
 
     Storage: one memory of ``max_width`` words of (k-1) rows x C channels (the previous rows, most
     recent first), one read and one write per position, read transparent for the same-cycle write
-    (W = 1). Latency 2; k = 2: 3 (the word is just the previous row, so the write needs no read
-    and the read data is registered before use: block RAM -> register -> logic)."""
+    (W = 1). Latency 2. k = 2: latency 3, one memory of ``max_width`` words per channel (the word
+    is just the previous row), read and written at the same address in the same cycle
+    (read-before-write: one block-RAM port), each read registered before any logic (block RAM ->
+    register -> logic). ``line_buffer_memories``: (memories, word bits)."""
 
     def __init__(self, elem, channels: int, kernel: int, origin: int, max_width: int):
         Shape.cast(elem)
@@ -73,6 +75,8 @@ class ColumnGen(wiring.Component):
         self.max_width = max_width
         self.latency = 3 if kernel == 2 else 2
         self.line_buffer_bits = max_width * (kernel - 1) * channels * Shape.cast(elem).width
+        split = channels if kernel == 2 else 1
+        self.line_buffer_memories = (split, self.line_buffer_bits // max_width // split) if kernel > 1 else (0, 0)
         super().__init__({
             "i": In(stream.Signature(pixel_layout(elem, channels))),
             "o": Out(stream.Signature(column_layout(elem, channels, kernel))),
@@ -152,24 +156,38 @@ class ColumnGen(wiring.Component):
         elem_c = array_shape(self.elem, C)
         vec = [Signal(elem_c, name=f"vec{jy}") for jy in range(k)]
         valid, ctrl = s1_valid, s1_ctrl
-        if k > 1:
+        if k == 2:
+            # the word is the previous row only: each position reads the previous row's pixel and
+            # writes its own at the same address in the same cycle (read-before-write; ghost
+            # columns and ghost rows write nothing), one memory per channel (8 bits x max_width),
+            # write enable = en & ..., read enable = en. That is one block-RAM port in
+            # READBEFOREWRITE mode with its clock enable (ECP5: one 2048 x 9 DP16KD per channel)
+            # and no soft logic at its output: its data goes straight into a register. (Reading
+            # in stage 1 and writing in stage 2 needed a same-cycle forward, and yosys emulated
+            # the collision semantics with a mux after the block RAM - 5.8 ns clock-to-out on
+            # ECP5 - the critical path at fold 16.)
+            wen = Signal(name="lb_wen")
+            m.d.comb += wen.eq(en & real & i.valid)
+            s2_rd = Signal(array_shape(self.elem, C), name="s2_rd")
+            for c in range(C):
+                m.submodules[f"linebuf{c}"] = lb = Memory(shape=self.elem, depth=maxw, init=[])
+                wp, rp = lb.write_port(), lb.read_port()
+                m.d.comb += [wp.addr.eq(col), wp.en.eq(wen), wp.data.eq(i.p.data[c]),
+                             rp.en.eq(en), rp.addr.eq(col),
+                             s2_rd[c].eq(pipe.reg(rp.data, name=f"s2_rd{c}"))]
+            rd = [s2_rd]
+            ghost_row, row0, pix = (pipe.reg(s1_ghost_row, name="s2_ghost_row"),
+                                    pipe.reg(s1_row0, name="s2_row0"), pipe.reg(s1_pix, name="s2_pix"))
+            valid, ctrl = pipe.reg(s1_valid, 1, valid=True, name="s2_valid"), pipe.reg(s1_ctrl, name="s2_ctrl")
+        elif k > 2:
             m.submodules.linebuf = lb = Memory(shape=array_shape(self.elem, k - 1, C),
                                                depth=maxw, init=[])
             wp = lb.write_port()
+            m.d.comb += wp.addr.eq(s1_col)
             rp = lb.read_port(transparent_for=(wp,))
             m.d.comb += [rp.en.eq(en), rp.addr.eq(col)]
             rd, ghost_row, row0, pix = rp.data, s1_ghost_row, s1_row0, s1_pix
-            m.d.comb += wp.addr.eq(s1_col)
-            if k == 2:
-                # the word is the previous row only: write the pixel (ghost rows would write back
-                # what they read: no write), so the write does not wait for the read and the read
-                # data gets its own register (block-RAM output -> register, >= 150 MHz on ECP5)
-                m.d.comb += [wp.en.eq(en & s1_valid & ~s1_ctrl.ghost & ~s1_ghost_row),
-                             wp.data[0].eq(s1_pix)]
-                rd = pipe.reg(rd, name="s2_rd")
-                ghost_row, row0, pix = (pipe.reg(s1_ghost_row, name="s2_ghost_row"),
-                                        pipe.reg(s1_row0, name="s2_row0"), pipe.reg(s1_pix, name="s2_pix"))
-                valid, ctrl = pipe.reg(s1_valid, 1, valid=True, name="s2_valid"), pipe.reg(s1_ctrl, name="s2_ctrl")
+        if k > 1:
             cur = Mux(ghost_row, rd[0], pix)            # ghost rows repeat the last row
             m.d.comb += vec[0].eq(cur)
             for jy in range(1, k):                      # row 0 fills every older row

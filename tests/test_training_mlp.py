@@ -112,3 +112,29 @@ def test_init_an_mlp_run_from_a_model_file(tmp_path):
         assert (q.shift, q.gate) == (p.shift, p.gate), n
         np.testing.assert_array_equal(q.grid, p.grid)
         assert np.abs(q.lut - p.lut).mean() < 8, n        # random tables: hard to fit, but close
+
+
+def test_entry_clamp_passes_gradient_only_back_towards_the_range():
+    """entries(quantize=True): values beyond the E-bit rails are clamped; their gradient is kept
+    only when a descent step brings them back (a plain straight-through clamp let an MLP table run
+    to 2e6 entry units)."""
+    from training.model import clamp_inward
+    x = torch.tensor([-300.0, -5.0, 0.0, 200.0], requires_grad=True)
+    y = clamp_inward(x, -128, 127)
+    assert y.tolist() == [-128.0, -5.0, 0.0, 127.0]
+    y.sum().backward()                      # descent lowers every value: only 200 comes back
+    assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0]
+    x.grad = None
+    (-clamp_inward(x, -128, 127)).sum().backward()       # descent raises: only -300 comes back
+    assert x.grad.tolist() == [-1.0, -1.0, -1.0, 0.0]
+    net = IQLUT(spec.get_config("iq_l8c8"))
+    layer = net.layers[1]
+    with torch.no_grad():
+        layer.lut.fill_(3.0)                # 384 entry units: every entry above the rail
+    e = layer.entries(True)
+    assert float(e.max()) == 127.0
+    (-e.sum()).backward()                   # descent would push them further up: no gradient
+    assert float(layer.lut.grad.abs().sum()) == 0.0
+    layer.lut.grad = None
+    layer.entries(True).sum().backward()    # descent brings them down: gradient
+    assert bool((layer.lut.grad != 0).all())
