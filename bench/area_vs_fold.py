@@ -83,7 +83,7 @@ def measure(model, folds, skip: set, redo: bool, max_width: int) -> dict:
         if redo or "blocks" not in row:
             _log(f"fold {fold}: synth_ecp5 of every component")
             s = hs.synth_blocks(core, top, progress=_log)
-            row["blocks"] = {"total": s["total"], "seconds": s["seconds"], "tool": s["tool"],
+            row["blocks"] = {"total": s["total"], "seconds": s["seconds"], "tool": s["tool"], "commit": _commit(),
                              "script": s["script"], "peak_child_mb": s["peak_child_mb"],
                              "instances": {i["instance"]: i["resources"] for i in s["instances"]}}
             _save(data)
@@ -93,6 +93,7 @@ def measure(model, folds, skip: set, redo: bool, max_width: int) -> dict:
                             keep_log=REPO / "runs" / f"pnr_{model.name}_fold{fold}_block.nextpnr.log")
             row["pnr"] = {k: p[k] for k in ("block", "device", "fmax_mhz_min", "critical_path",
                                             "seconds", "tool", "mode", "seed")}
+            row["pnr"]["commit"] = _commit()
             _save(data)
         if "gates" not in skip and (redo or "gates" not in row):
             _log(f"fold {fold}: generic gates of the whole design")
@@ -100,7 +101,7 @@ def measure(model, folds, skip: set, redo: bool, max_width: int) -> dict:
             text, report, _ = build(model, max_width=max_width, synth="gates", fold=fold)
             g = report["synth"]
             row["gates"] = {"cells": g.get("cells"), "cell_types": g.get("cell_types"),
-                            "seconds": round(time.monotonic() - t0, 1)}
+                            "seconds": round(time.monotonic() - t0, 1), "commit": _commit()}
             _save(data)
         if "pnr" in row:
             fmax = row["pnr"]["fmax_mhz_min"]
@@ -161,6 +162,19 @@ def plot(data: dict) -> None:
     fig.savefig(PLOT, dpi=120)
 
 
+def _commit() -> str:
+    """The checked-out commit (short hash, "+dirty" with uncommitted changes), or "unknown"."""
+    import subprocess
+    try:
+        h = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return h + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def whole(model, fold: int, max_width: int) -> dict:
     """The whole design (``IQLUT``) at ``fold`` in one synth_ecp5 run, placed and routed out of
     context with nextpnr-ecp5 -> results/pnr_<model>_fold<F>.json."""
@@ -173,7 +187,7 @@ def whole(model, fold: int, max_width: int) -> dict:
     p = hs.pnr_ecp5(core, top_name(model.name), instance="core", progress=_log,
                     keep_log=REPO / "runs" / f"pnr_{model.name}_fold{fold}.nextpnr.log")
     rate = lr_rate(core, p["fmax_mhz_min"])
-    out = {"model": model.name, "fold": fold, "max_width": max_width,
+    out = {"model": model.name, "fold": fold, "max_width": max_width, "commit": _commit(),
            "cycles_per_lr_pixel": core.cycles_per_pixel, **p,
            "lr_mpx_per_s_at_fmax": round(rate / 1e6, 2), "best_format": best_format(rate),
            "formats": {name: rate >= need for name, need in FORMATS},

@@ -5,7 +5,11 @@ prints the README results table (markdown), and writes
 
 * ``docs/psnr_vs_bytes.png``: Set5 PSNR-Y against LUT bytes (log axis), our measured models beside
   the published points;
-* ``docs/visual_crop.png``: one crop, bicubic / a model / HR (``--crop-model``, default iq_l8c8).
+* ``docs/visual_crop.png``: one crop, bicubic / a model / HR (``--crop-model``, default iq_l8c8);
+* ``docs/training_curve.png``: held-out validation PSNR (every 29th T91/BSD200 image, the
+  ``val_psnr`` of training.train's log.csv) against CPU-hours, one line per committed training log
+  ``results/training/NAME.csv`` (the validation rows of the run's log.csv: ``awk -F, 'NR==1 || $5!=""'``; single-thread runs, so wall minutes
+  = CPU minutes up to machine sharing), with the shipped file's golden Set5 PSNR-Y in the legend.
 
 Needs matplotlib (``pip install -e '.[docs]'``); the table needs nothing but the JSONs.
 """
@@ -86,7 +90,9 @@ def plot_psnr_vs_bytes(results: dict[str, dict], out: Path) -> None:
         label = f"{BASELINES[name]} (measured)" if name in BASELINES else f"{name} (ours)"
         ax.scatter(b, r["psnr_y"], marker="o", color="tab:red", zorder=3)
         right = b > 2e6  # near the right edge: label to the left of the point
-        ax.annotate(label, (b, r["psnr_y"]), textcoords="offset points", xytext=(-5 if right else 5, 4),
+        below = 3e5 < b < 1e6  # the ECNN point (MuLUT's label ends above it): label under it
+        ax.annotate(label, (b, r["psnr_y"]), textcoords="offset points",
+                    xytext=(-5 if right else 5, -12 if below else 4),
                     ha="right" if right else "left", fontsize=8, color="tab:red")
     bic = results.get("bicubic")
     if bic:
@@ -132,6 +138,36 @@ def visual_crop(model_name: str, data: Path, out: Path, image="Set14/HR/barbara.
     print(f"wrote {out}")
 
 
+def plot_training_curves(folder: Path, results: dict[str, dict], out: Path) -> bool:
+    """docs/training_curve.png from results/training/*.csv; False if there are no logs."""
+    import csv
+    logs = sorted(folder.glob("*.csv"))
+    if not logs:
+        return False
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for path in logs:
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("val_psnr")]
+        if not rows:
+            continue
+        hours = [float(r["minutes"]) / 60 for r in rows]
+        psnr = [float(r["val_psnr"]) for r in rows]
+        s5 = results.get(path.stem, {}).get("sets", {}).get("Set5", {}).get("psnr_y")
+        label = path.stem + (f" (shipped: Set5 {s5:.2f})" if s5 else "")
+        ax.plot(hours, psnr, marker=".", label=label)
+    ax.set_xlabel("CPU-hours (one thread)")
+    ax.set_ylabel("held-out PSNR (dB, training-image split)")
+    ax.set_title("Training runs behind the shipped files")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    return True
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python docs/make_figures.py")
     p.add_argument("--results", type=Path, default=ROOT / "results")
@@ -143,6 +179,7 @@ def main(argv=None) -> int:
     print(table(res))
     if not a.no_figures:
         plot_psnr_vs_bytes(res, ROOT / "docs" / "psnr_vs_bytes.png")
+        plot_training_curves(a.results / "training", res, ROOT / "docs" / "training_curve.png")
         if (ROOT / "models" / f"{a.crop_model}.npz").exists():
             visual_crop(a.crop_model, a.data, ROOT / "docs" / "visual_crop.png")
     return 0

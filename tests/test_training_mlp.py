@@ -138,3 +138,25 @@ def test_entry_clamp_passes_gradient_only_back_towards_the_range():
     layer.lut.grad = None
     layer.entries(True).sum().backward()    # descent brings them down: gradient
     assert bool((layer.lut.grad != 0).all())
+
+
+def test_a_net_only_checkpoint_starts_with_init_not_resume(tmp_path):
+    """The committed ECNN checkpoint keeps the MLP weights but not Adam's state (size): --init from
+    it continues the same function; --resume from it is refused with a message."""
+    need_data()
+    from training import train
+    common = ["--config", "ecnn_l8c8", "--data", str(DATA), "--batch", "2", "--patch", "12",
+              "--val-every", "1000", "--no-progress", "--threads", "1", "--warmup", "1",
+              "--train-sets", "T91", "--nuqd-search-at", "0"]
+    assert train.main(common + ["--iters", "2", "--out", str(tmp_path / "a"), "--table-param", "mlp"]) == 0
+    st = torch.load(tmp_path / "a" / "ckpt.pt", weights_only=False)
+    st.pop("opt")
+    torch.save(st, tmp_path / "net_only.pt")
+    assert train.main(common + ["--iters", "3", "--out", str(tmp_path / "b"), "--resume",
+                                str(tmp_path / "net_only.pt")]) == 2
+    assert train.main(common + ["--iters", "1", "--lr", "0", "--out", str(tmp_path / "c"), "--init",
+                                str(tmp_path / "net_only.pt")]) == 0
+    c = torch.load(tmp_path / "c" / "ckpt.pt", weights_only=False)
+    assert c["args"]["table_param"] == "mlp" and c["prior"]["iter"] == 2
+    for k in st["net"]:
+        assert torch.equal(st["net"][k], c["net"][k]), k

@@ -300,6 +300,10 @@ def main(argv=None) -> int:
                      "from": [{"ckpt": str(args.init), "iter": src["iter"], "args": src["args"]}]}
         print(f"initialised from {args.init} (trained {prior['iter']} iterations before)")
     if args.resume:
+        if "opt" not in st:
+            print(f"error: {src_path} has no optimizer state (a committed net-only checkpoint): "
+                  "start from it with --init instead of --resume", file=sys.stderr)
+            return 2
         restore_net(net, st)
         opt.load_state_dict(st["opt"])
         sampler.set_state(st["sampler"])
