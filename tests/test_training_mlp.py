@@ -156,6 +156,8 @@ def test_a_net_only_checkpoint_starts_with_init_not_resume(tmp_path):
                                 str(tmp_path / "net_only.pt")]) == 2
     assert train.main(common + ["--iters", "1", "--lr", "0", "--out", str(tmp_path / "c"), "--init",
                                 str(tmp_path / "net_only.pt")]) == 0
+    assert train.main(common + ["--iters", "1", "--out", str(tmp_path / "d"), "--init",
+                                str(tmp_path / "nope.pt")]) == 2
     c = torch.load(tmp_path / "c" / "ckpt.pt", weights_only=False)
     assert c["args"]["table_param"] == "mlp" and c["prior"]["iter"] == 2
     for k in st["net"]:

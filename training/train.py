@@ -271,6 +271,9 @@ def main(argv=None) -> int:
             return 2
     elif args.init and str(args.init).endswith(".pt"):
         src_path = Path(args.init)
+        if not src_path.exists():
+            print(f"error: --init: no checkpoint at {src_path}", file=sys.stderr)
+            return 2
     if args.resume or (args.init and str(args.init).endswith(".pt")):
         st = torch.load(src_path, weights_only=False)
         was = st["args"].get("table_param") or "entries"
