@@ -8,9 +8,15 @@ Python values (dicts, lists, ints) via :func:`to_py`.
 from __future__ import annotations
 
 import random
+import sys
 
 from amaranth.lib import data
 from amaranth.sim import Simulator
+
+# Amaranth's Python simulator compiles constants (wide ROM words, payload masks) into Python source
+# as decimal literals; iq_l8c16's exceed CPython's default 4,300-digit int/str conversion limit.
+if hasattr(sys, "set_int_max_str_digits"):
+    sys.set_int_max_str_digits(0)
 
 __all__ = ["recv", "run", "send", "to_py"]
 
