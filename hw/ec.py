@@ -31,13 +31,6 @@ from .window import CTRL, ColumnGen, WindowShift
 __all__ = ["EC", "Accumulate", "acc_layout"]
 
 
-class _Pass:
-    """The window shift seen through its output skid buffer: ``i`` the shift's input, ``o`` the
-    skid's output (for the wiring in ``EC.elaborate``)."""
-
-    def __init__(self, i, o):
-        self.i, self.o = i, o
-
 
 def acc_layout(c_out: int, acc_bits: int, side):
     return with_side({"acc": data.ArrayLayout(signed(acc_bits), c_out)}, side)
@@ -205,7 +198,7 @@ class EC(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i), cg.i)
         wiring.connect(m, cg.o, self.col_skid.i)
         wiring.connect(m, self.shift.o, self.win_skid.i)
-        cg, sh = self.col_skid, _Pass(self.shift.i, self.win_skid.o)
+        cg, sh_i, sh_o = self.col_skid, self.shift.i, self.win_skid.o   # the shift, seen through its skid
         # folded: column -> serializer -> NUQD -> deserializer -> shift; window -> serializer -> ROM
         nuqd_i, nuqd_o, rom_i = nuqd.i, nuqd.o, rom.i
         if self.col_serializer is not None:
@@ -222,12 +215,12 @@ class EC(wiring.Component):
             if self.residual else []
         stream_map(m, cg.o, nuqd_i, nuqd_i.p.x.eq(cg.o.p.x), nuqd_i.p.side.ctrl.eq(cg.o.p.side), *res_in)
         # NUQD -> window shift register
-        res_mid = [sh.i.p.col.residual.eq(nuqd_o.p.side.residual)] if self.residual else []
-        frac_mid = [sh.i.p.col.frac.eq(nuqd_o.p.frac)] if self.widths.frac_bits else []
-        stream_map(m, nuqd_o, sh.i, sh.i.p.col.index.eq(nuqd_o.p.index),
-                   sh.i.p.side.eq(nuqd_o.p.side.ctrl), *frac_mid, *res_mid)
+        res_mid = [sh_i.p.col.residual.eq(nuqd_o.p.side.residual)] if self.residual else []
+        frac_mid = [sh_i.p.col.frac.eq(nuqd_o.p.frac)] if self.widths.frac_bits else []
+        stream_map(m, nuqd_o, sh_i, sh_i.p.col.index.eq(nuqd_o.p.index),
+                   sh_i.p.side.eq(nuqd_o.p.side.ctrl), *frac_mid, *res_mid)
         # window -> ROM lanes n = (jy * k + jx) * c_in + c
-        cols = [local(m, sh.o.p.cols[jx], f"col{jx}") for jx in range(k)]
+        cols = [local(m, sh_o.p.cols[jx], f"col{jx}") for jx in range(k)]
         fields = ("index", "frac") if self.widths.frac_bits else ("index",)
         for name in fields:
             lanes = Signal(rom_i.p[name].shape(), name=name)
@@ -237,7 +230,7 @@ class EC(wiring.Component):
                         m.d.comb += lanes[(jy * k + jx) * c_in + c].eq(cols[jx][name][jy * c_in + c])
             m.d.comb += rom_i.p[name].eq(lanes)
         res_out = [rom_i.p.side.residual.eq(cols[d].residual)] if self.residual else []
-        stream_map(m, sh.o, rom_i, rom_i.p.side.eol.eq(sh.o.p.eol), rom_i.p.side.eof.eq(sh.o.p.eof),
+        stream_map(m, sh_o, rom_i, rom_i.p.side.eol.eq(sh_o.p.eol), rom_i.p.side.eof.eq(sh_o.p.eof),
                    *res_out)
         wiring.connect(m, rom.o, self.dpfi.i)
         wiring.connect(m, self.dpfi.o, self.dpfi_skid.i)
