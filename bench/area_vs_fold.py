@@ -23,6 +23,7 @@ Exit code 0; 1 if a tool fails; 2 on bad arguments or a missing tool.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -162,8 +163,11 @@ def plot(data: dict) -> None:
     fig.savefig(PLOT, dpi=120)
 
 
+@functools.lru_cache(maxsize=None)
 def _commit() -> str:
-    """The checked-out commit (short hash, "+dirty" with uncommitted changes), or "unknown"."""
+    """The commit checked out when this process started measuring (short hash, "+dirty" with
+    uncommitted changes), or "unknown": taken once (``main`` calls it before importing ``hw``), so
+    commits made while a long run goes on do not relabel the code it already loaded."""
     import subprocess
     try:
         h = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
@@ -200,6 +204,7 @@ def whole(model, fold: int, max_width: int) -> dict:
 
 
 def main(argv=None) -> int:
+    _commit()                       # the code this process loads (see _commit)
     from hw.fold import FOLDS
     ap = argparse.ArgumentParser(prog="python -m bench.area_vs_fold", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="iq_l8c8")

@@ -150,6 +150,13 @@ def _make_vars(assignments: str):
             os.environ["MAKEFLAGS"] = saved
 
 
+def _verilator_make_vars() -> str:
+    """``VERILATOR_MAKE_VARS``, plus ``OBJCACHE=ccache`` when ccache is installed: Verilator's
+    run-time library (verilated*.cpp, compiled into every build) then comes from the cache,
+    ~5 s of a 30 s build of a small design. The objects are the same; the build key ignores it."""
+    return VERILATOR_MAKE_VARS + (" OBJCACHE=ccache" if shutil.which("ccache") else "")
+
+
 def _build_key(design: Design, sim: str, waves: bool = False) -> str:
     """Cache key of a simulator build: the Verilog, the flags, the public signals, tracing."""
     import hashlib
@@ -185,7 +192,7 @@ def build(design: Design, sim: str, *, waves: bool = False, log=None) -> Path:
     if sim == "verilator":
         sources.insert(0, _public_config(design, bdir / "public.vlt"))
     try:
-        with _make_vars(VERILATOR_MAKE_VARS if sim == "verilator" else ""):
+        with _make_vars(_verilator_make_vars() if sim == "verilator" else ""):
             runner.build(sources=sources, hdl_toplevel=design.top, build_dir=bdir,
                          build_args=args, timescale=TIMESCALE, always=True, waves=waves,
                          log_file=bdir / "build.log")

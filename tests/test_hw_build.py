@@ -184,16 +184,17 @@ def test_synth_reports_cells_or_degrades(small_model_file, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def real_verilog(tmp_path_factory):
-    """iq_l8c8 (the shipped trained model, else a random one), emitted once by the CLI."""
-    from golden.modelfile import MODELS_DIR
-    out = tmp_path_factory.mktemp("real")
-    shipped = (MODELS_DIR / "iq_l8c8.npz").exists()
+def real_verilog():
+    """iq_l8c8 (the shipped trained model, else a random one) at the default max width 1920,
+    emitted once through ``sim.design``'s cache, which tests/test_sim.py shares (emitting costs
+    40-90 s). The text is byte for byte the CLI's (test_sim.test_design_is_the_cli_output)."""
+    from golden.modelfile import MODELS_DIR, load_model
+    from sim.design import emit_design
+    from sim.runner import CACHE
+    model = load_model("iq_l8c8") if (MODELS_DIR / "iq_l8c8.npz").exists() else random_model("iq_l8c8", 0)
     t0 = time.monotonic()
-    res = run_cli("--model", "iq_l8c8", *([] if shipped else ["--random-seed", "0"]), "--out", str(out))
-    elapsed = time.monotonic() - t0
-    assert res.returncode == 0, res.stderr
-    return out / "iqlut_iq_l8c8.v", elapsed
+    design = emit_design(model, CACHE / "verilog", max_width=1920)
+    return design.verilog, time.monotonic() - t0
 
 
 def test_real_config_emits(real_verilog):
