@@ -166,13 +166,13 @@ def plot(data: dict) -> None:
 @functools.lru_cache(maxsize=None)
 def _commit() -> str:
     """The commit checked out when this process started measuring (short hash, "+dirty" with
-    uncommitted changes), or "unknown": taken once (``main`` calls it before importing ``hw``), so
+    uncommitted changes to the measured code, hw/ or golden/), or "unknown": taken once (``main`` calls it before importing ``hw``), so
     commits made while a long run goes on do not relabel the code it already loaded."""
     import subprocess
     try:
         h = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
                            check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "hw", "golden"], cwd=REPO,
                                capture_output=True, text=True, check=True).stdout.strip()
         return h + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
