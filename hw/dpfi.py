@@ -26,7 +26,9 @@ class DPFI(wiring.Component):
     ``diff_bits`` signed, the product ``product_bits`` signed, e ``entry_bits`` signed (it lies
     between lo and hi, so the sum is computed modulo 2^(entry_bits + F), exactly). Differences
     that do not fit ``diff_bits`` only occur with t = 0 (index L-1, banked ROM) and wrap
-    harmlessly. Three pipeline stages: [hi - lo], [multiply], [add] (F = 0: one, e = lo). ``fold``:
+    harmlessly. Three pipeline stages: [hi - lo], [partial products (hi - lo) * t[:h] and
+    (hi - lo) * t[h:], h = ceil(F / 2) for F > 2], [lo << F + 2^(F-1) + pp_lo + pp_hi << h]
+    (F = 0: one, e = lo). ``fold``:
     P = ``lanes_per_beat`` of the ``lanes`` per beat (``hw.fold``), ``side`` in ``fold_side``."""
 
     def __init__(self, widths: spec.LayerWidths, lanes: int, c_out: int, side=0, fold: int = 1):
@@ -57,6 +59,7 @@ class DPFI(wiring.Component):
         lo_in, hi_in = local(m, i.lo, "lo_in"), local(m, i.hi, "hi_in")
         frac, e_out = local(m, i.frac, "frac_in"), Signal(o.e.shape(), name="e_out")
         half = Const(1 << (f - 1), f)
+        h = (f + 1) // 2 if f > 2 else f     # t[:h] x diff and t[h:] x diff, f = 5: 3 + 2 bits
         self.diff_signals, self.product_signals = [], []
         for n in range(self.lanes_per_beat):
             lo_n, hi_n, e_n = local(m, lo_in[n], f"lo_in{n}"), local(m, hi_in[n], f"hi_in{n}"), e_out[n]
@@ -65,9 +68,14 @@ class DPFI(wiring.Component):
                 diff = Signal(signed(w.diff_bits), name=f"diff{n}_{c}")
                 m.d.comb += diff.eq((hi_n[c] - lo_n[c])[:w.diff_bits].as_signed())
                 diff1, lo1 = pipe.reg(diff, name=f"diff1_{n}_{c}"), pipe.reg(lo_n[c], name=f"lo1_{n}_{c}")
-                prod = (diff1 * t1)[:w.product_bits].as_signed()
-                prod2, lo2 = pipe.reg(prod, name=f"prod2_{n}_{c}"), pipe.reg(lo1, name=f"lo2_{n}_{c}")
-                total = (Cat(half, lo2).as_signed() + prod2)[:w.entry_bits + f]
+                # the product as two partial products by t[:h] and t[h:] (registered), summed in
+                # the last stage's add: half the multiplier logic per stage
+                pp_lo = pipe.reg(diff1 * t1[:h], name=f"pplo2_{n}_{c}")
+                pp_hi = pipe.reg(diff1 * t1[h:], name=f"pphi2_{n}_{c}") if h < f else None
+                lo2 = pipe.reg(lo1, name=f"lo2_{n}_{c}")
+                prod = Signal(signed(w.product_bits), name=f"prod{n}_{c}")
+                m.d.comb += prod.eq(pp_lo if pp_hi is None else pp_lo + (pp_hi << h))
+                total = (Cat(half, lo2).as_signed() + prod)[:w.entry_bits + f]
                 m.d.comb += e_n[c].eq(pipe.reg(total[f:], signed(w.entry_bits), name=f"e{n}_{c}"))
                 self.diff_signals.append(diff)
                 self.product_signals.append(prod)

@@ -173,11 +173,18 @@ class EC(wiring.Component):
         self.col_skid = SkidBuffer(self.columns.o.p.shape())
         self.win_skid = SkidBuffer(self.shift.o.p.shape())
         self.dpfi_skid = SkidBuffer(self.dpfi.o.p.shape())
+        # folded: a serializer's buffer load enable would be combinational in the next
+        # component's stall enable (at fold 16 IQ-Block 1's critical path: DPFI valid -> DPFI en ->
+        # ROM en -> serializer -> the CE of its 648-bit window buffer, 1.5 ns logic + 7.0 ns
+        # routing, 118.7 MHz): a skid buffer after each serializer (narrow: one sub-beat wide)
+        self.nuqd_skid = SkidBuffer(self.col_serializer.o.p.shape()) if folded_nuqd else None
+        self.rom_skid = SkidBuffer(self.win_serializer.o.p.shape()) if folded_rom else None
         #: cycles per output pixel (one pixel per cycle unfolded); a column takes nuqd.sub_beats
         self.sub_beats = max(self.nuqd.sub_beats, self.rom.sub_beats)
         parts = {"columns": self.columns, "col_skid": self.col_skid, "col_serializer": self.col_serializer,
-                 "nuqd": self.nuqd, "col_deserializer": self.col_deserializer, "shift": self.shift,
-                 "win_skid": self.win_skid, "win_serializer": self.win_serializer, "rom": self.rom,
+                 "nuqd_skid": self.nuqd_skid, "nuqd": self.nuqd, "col_deserializer": self.col_deserializer,
+                 "shift": self.shift, "win_skid": self.win_skid, "win_serializer": self.win_serializer,
+                 "rom_skid": self.rom_skid, "rom": self.rom,
                  "dpfi": self.dpfi, "dpfi_skid": self.dpfi_skid, "accumulate": self.accumulate}
         self.parts = {k_: p for k_, p in parts.items() if p is not None}
         self.latency = sum(p.latency for p in self.parts.values())
@@ -203,11 +210,13 @@ class EC(wiring.Component):
         nuqd_i, nuqd_o, rom_i = nuqd.i, nuqd.o, rom.i
         if self.col_serializer is not None:
             ser, deser = self.col_serializer, self.col_deserializer
-            wiring.connect(m, ser.o, nuqd.i)
+            wiring.connect(m, ser.o, self.nuqd_skid.i)
+            wiring.connect(m, self.nuqd_skid.o, nuqd.i)
             wiring.connect(m, nuqd.o, deser.i)
             nuqd_i, nuqd_o = ser.i, deser.o
         if self.win_serializer is not None:
-            wiring.connect(m, self.win_serializer.o, rom.i)
+            wiring.connect(m, self.win_serializer.o, self.rom_skid.i)
+            wiring.connect(m, self.rom_skid.o, rom.i)
             rom_i = self.win_serializer.i
         # column -> NUQD (the residual x[q] is row d of the column, delayed d columns by the shift)
         res_bits = c_in * self.model.config.act_bits

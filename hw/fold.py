@@ -11,7 +11,7 @@ carries it along.
 """
 from __future__ import annotations
 
-from amaranth import Cat, Module, Shape, Signal
+from amaranth import Cat, Module, Mux, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -67,12 +67,17 @@ def _setup(obj, fields: dict, lanes: int, fold: int, side, what: str):
 class Serializer(wiring.Component):
     """One beat of ``lanes`` lanes (``fields``: {name: element shape}, each an array of
     ``lanes``) -> S sub-beats of P lanes (``fold_plan``), back to back, sub-beat number in
-    ``side.sub``. The input beat is taken at once into a shift register (so the producer may
-    prepare the next one meanwhile) and the next one is taken as the last sub-beat leaves: one
-    pixel per S cycles. Padding lanes are zero. Latency 1."""
+    ``side.sub``. No buffer: sub-beat ``sub`` is a multiplexer over the input beat, which holds
+    until it is taken with the last sub-beat (Amaranth's stream rule), so ``o.valid`` is
+    ``i.valid`` and ``i.ready`` is ``o.ready`` at the last sub-beat. Padding lanes are zero.
+    Latency 0: put a ``SkidBuffer`` before it (the next beat ready at once: one pixel per S
+    cycles) and one after it (registers the sub-beat; cuts the ready path). A shift-register
+    serializer loaded from the input made the load enable of its whole-window buffer (648 bits at
+    fold 16) combinational in the next component's stall enable: IQ-Block 1's critical path."""
 
     def __init__(self, fields: dict, lanes: int, fold: int, side=0):
         wide, narrow = _setup(self, fields, lanes, fold, side, "serialize")
+        self.latency = 0
         super().__init__({"i": In(stream.Signature(wide)), "o": Out(stream.Signature(narrow))})
 
     def elaborate(self, platform):
@@ -80,29 +85,19 @@ class Serializer(wiring.Component):
         P, S = self.per, self.sub_beats
         i, o = self.i, self.o
         sub = Signal(range(S))
-        last = sub == S - 1
-        m.d.comb += i.ready.eq(~o.valid | (o.ready & last))
-        bufs = {}
-        for name, elem in self.fields.items():
-            w = Shape.cast(elem).width
-            buf = Signal(S * P * w, name=f"buf_{name}", reset_less=True)
-            bufs[name] = (buf, w)
-            m.d.comb += o.p[name].eq(buf[:P * w])
-        m.d.comb += o.p.side.sub.eq(sub)
-        has_inner = Shape.cast(self.side).width > 0
-        if has_inner:
-            inner = Signal(self.side, reset_less=True)
-            m.d.comb += o.p.side.inner.eq(inner)
-        with m.If(i.valid & i.ready):
-            m.d.sync += [o.valid.eq(1), sub.eq(0)]
-            for name, (buf, w) in bufs.items():
-                m.d.sync += buf.eq(i.p[name].as_value())       # padding lanes: zero-extended
-            if has_inner:
-                m.d.sync += inner.eq(i.p.side)
-        with m.Elif(o.valid & o.ready):
-            m.d.sync += [o.valid.eq(~last), sub.eq(sub + 1)]
-            for buf, w in bufs.values():
-                m.d.sync += buf.eq(buf[P * w:])
+        last = Signal()                 # registered sub == S - 1
+        m.d.comb += [o.valid.eq(i.valid), i.ready.eq(o.ready & last), o.p.side.sub.eq(sub)]
+        if Shape.cast(self.side).width:
+            m.d.comb += o.p.side.inner.eq(i.p.side)
+        with m.If(o.valid & o.ready):
+            m.d.sync += [sub.eq(Mux(last, 0, sub + 1)), last.eq(sub == S - 2)]
+        with m.Switch(sub):
+            for s in range(S):
+                with m.Case(s):
+                    for name, elem in self.fields.items():
+                        w = Shape.cast(elem).width
+                        lo, hi = s * P * w, min((s + 1) * P, self.lanes) * w
+                        m.d.comb += o.p[name].eq(i.p[name].as_value()[lo:hi])   # padding: zero
         return m
 
 
