@@ -27,6 +27,7 @@ def test_ablation_variants_and_table(tmp_path, capsys):
         assert (args["teacher"] is not None) == ("kd" in v)
         assert int(args["nuqd_search_at"]) == (1 if "search" in v else 0)
         assert 10 < data["variants"][v]["sets"]["Set5"]["psnr_y"] < 40
+        assert 10 < data["variants"][v]["held_out_psnr"] < 40      # the last validation row of log.csv
     mtime = (out / "mse" / "ckpt.pt").stat().st_mtime
     assert ablation.main(common + ["--variants", "mse"]) == 0           # finished: not re-trained
     assert (out / "mse" / "ckpt.pt").stat().st_mtime == mtime

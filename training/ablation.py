@@ -12,6 +12,7 @@ evaluated by ``golden.eval`` on the test sets; results are merged into ``--json`
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 import time
@@ -55,8 +56,8 @@ def run_variant(args, variant: str) -> dict:
     if geval.main(gargs) != 0:
         raise RuntimeError(f"golden.eval of variant {variant} failed")
     d = json.loads(ev.read_text())
-    with open(out / "log.csv") as f:
-        vals = [line.split(",")[4] for line in f.read().splitlines()[1:] if line.split(",")[4]]
+    with open(out / "log.csv", newline="") as f:
+        vals = [row["val_psnr"] for row in csv.DictReader(f) if row.get("val_psnr")]
     return {"variant": variant, "iters": args.iters, "lr": args.lr, "kd": args.kd if "kd" in variant else 0.0,
             "teacher": args.teacher if "kd" in variant else None,
             "nuqd_search_at": args.search_at if "search" in variant else 0,
