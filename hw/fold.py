@@ -51,7 +51,7 @@ def _array_fields(fields: dict, lanes: int) -> dict:
 
 
 def _setup(obj, fields: dict, lanes: int, fold: int, side, what: str):
-    """Parameters of a (de)serializer: sets per, sub_beats, fields, lanes, fold, side, latency on
+    """Parameters of a (de)serializer: sets per, sub_beats, fields, lanes, fold, side on
     ``obj``; returns the (whole beat, sub-beat) payload layouts."""
     obj.per, obj.sub_beats = fold_plan(lanes, fold)
     for elem in fields.values():
@@ -59,7 +59,7 @@ def _setup(obj, fields: dict, lanes: int, fold: int, side, what: str):
     Shape.cast(side)
     if obj.sub_beats == 1:
         raise ValueError(f"nothing to {what}: {lanes} lanes at fold {fold}")
-    obj.fields, obj.lanes, obj.fold, obj.side, obj.latency = fields, lanes, fold, side, 1
+    obj.fields, obj.lanes, obj.fold, obj.side = fields, lanes, fold, side
     return (with_side(_array_fields(fields, lanes), side),
             with_side(_array_fields(fields, obj.per), fold_side(side, obj.sub_beats)))
 
@@ -109,6 +109,7 @@ class Deserializer(wiring.Component):
 
     def __init__(self, fields: dict, lanes: int, fold: int, side=0):
         wide, narrow = _setup(self, fields, lanes, fold, side, "deserialize")
+        self.latency = 1
         super().__init__({"i": In(stream.Signature(narrow)), "o": Out(stream.Signature(wide))})
 
     def elaborate(self, platform):
