@@ -135,7 +135,9 @@ class Pipe:
 
 class SkidBuffer(wiring.Component):
     """Two-entry stream buffer with registered ``i.ready`` and ``o.valid``: cuts the combinational
-    ready path between pipelined components at full throughput."""
+    ready path between pipelined components at full throughput. The skid register loads
+    ``i.payload`` on every cycle it is empty (its enable is its own ``~skid_valid`` flip-flop, no
+    logic and no dependence on ``o.ready``); its content matters only once ``skid_valid`` is set."""
 
     def __init__(self, shape):
         Shape.cast(shape)
@@ -148,13 +150,15 @@ class SkidBuffer(wiring.Component):
         skid = Signal(self.shape, reset_less=True)
         skid_valid = Signal()
         m.d.comb += self.i.ready.eq(~skid_valid)
+        with m.If(~skid_valid):
+            m.d.sync += skid.eq(self.i.payload)
         with m.If(~self.o.valid | self.o.ready):
             with m.If(skid_valid):
                 m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(skid), skid_valid.eq(0)]
             with m.Else():
                 m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.eq(self.i.payload)]
         with m.Elif(self.i.valid & self.i.ready):
-            m.d.sync += [skid.eq(self.i.payload), skid_valid.eq(1)]
+            m.d.sync += skid_valid.eq(1)
         return m
 
 
