@@ -156,8 +156,8 @@ def plot(data: dict) -> None:
                  color="C3", label="LR Mpx/s at Fmax")
         ax2.set_yscale("log")
         ax2.set_ylabel("LR Mpx/s at the block's Fmax")
-        ax2.legend(loc="upper center", fontsize=8)
-    ax.legend(loc="upper right", fontsize=8)
+    handles = [h for a in fig.axes for h in a.get_legend_handles_labels()[0]]
+    ax.legend(handles, [h.get_label() for h in handles], loc="lower left", fontsize=8)
     fig.tight_layout()
     PLOT.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(PLOT, dpi=120)

@@ -36,3 +36,20 @@ def test_ablation_variants_and_table(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "| mse | 2 |" in text and "| kd+search | 2 |" in text
     assert ablation.main(["--table", "--json", str(tmp_path / "none.json")]) == 2
+
+
+def test_ablation_shifts_variant_trains_and_exports_those_shifts(tmp_path):
+    """The shifts variant passes its per-block and upsampler shifts to training: the exported file
+    carries exactly them, and the JSON row is keyed by them."""
+    need_data()
+    from golden.modelfile import load_model
+    from training import ablation
+    out, js = tmp_path / "runs", tmp_path / "abl.json"
+    assert ablation.main(["--iters", "2", "--warmup", "1", "--batch", "2", "--patch", "12",
+                          "--train-sets", "T91", "--sets", "Set5", "--data", str(DATA), "--out", str(out),
+                          "--json", str(js), "--variants", "shifts", "--block-shift", "1,2,2,2,2,2,2,3",
+                          "--up-shift", "2"]) == 0
+    row = json.loads(js.read_text())["variants"]["shifts 1,2,2,2,2,2,2,3/2"]
+    assert (row["block_shift"], row["up_shift"]) == ("1,2,2,2,2,2,2,3", 2)
+    model = load_model(out / "shifts_1-2-2-2-2-2-2-3_2" / "model.npz")
+    assert [p.shift for p in model.layers] == [1, 2, 2, 2, 2, 2, 2, 3, 2]

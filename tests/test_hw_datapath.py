@@ -258,3 +258,29 @@ def test_divide_by_constant_is_exact_and_minimal():
         if k:
             m2 = -(-(1 << (k - 1)) // d)
             assert not np.array_equal((u * m2) >> (k - 1), u // d)   # one bit less would not do
+
+
+@pytest.mark.parametrize("shape,lo,hi", [
+    ("s10", -128, 127), ("s8", -128, 127), ("s9", 0, 255), ("u10", 0, 255), ("u8", 0, 255),
+    ("s12", 0, 2047), ("s12", -100, 90), ("s12", 0, 575), ("u9", 0, 511), ("s11", -512, 511)])
+def test_clamp_every_value(shape, lo, hi):
+    """hw.arith.clamp = min(max(v, lo), hi) for every value of the operand: the power-of-two
+    ranges (bit tests, no comparator) and the general ones."""
+    from amaranth import Module, Signal, signed, unsigned
+    from amaranth.sim import Simulator
+    from hw.arith import clamp
+    shp = (signed if shape[0] == "s" else unsigned)(int(shape[1:]))
+    m = Module()
+    x, y = Signal(shp), Signal(signed(32))
+    m.d.comb += y.eq(clamp(x, lo, hi))
+    vals = range(-(1 << (shp.width - 1)), 1 << (shp.width - 1)) if shp.signed else range(1 << shp.width)
+    got = []
+
+    async def bench(ctx):
+        for v in vals:
+            ctx.set(x, v)
+            got.append(ctx.get(y))
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == [min(max(v, lo), hi) for v in vals]

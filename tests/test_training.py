@@ -332,3 +332,24 @@ def test_int_mode_equals_golden_on_every_shipped_model(name):
     lr[-1] = 255
     got = net(torch.tensor(lr, dtype=torch.float32)[None, None], "int")[0, 0].numpy()
     np.testing.assert_array_equal(got.astype(np.uint8), iqlut.upscale(m, lr))
+
+
+def test_per_block_shifts_and_their_errors():
+    """--block-shift takes one shift or one per block; a wrong count or range is a usage error
+    (exit 2), and IQLUT rejects them with ValueError."""
+    from golden import spec
+    from training.model import IQLUT
+    from training.train import parse_args
+    cfg = spec.get_config("iq_l8c8")
+    net = IQLUT(cfg, block_shift=(1, 2, 3, 3, 3, 3, 3, 2), up_shift=1)
+    assert [layer.shift for layer in net.layers] == [1, 2, 3, 3, 3, 3, 3, 2, 1]
+    assert [layer.shift for layer in IQLUT(cfg, block_shift=2).layers] == [2] * 8 + [3]
+    for bad in ((3, 3), 99, (3,) * 7 + (-1,)):
+        with pytest.raises(ValueError):
+            IQLUT(cfg, block_shift=bad)
+    assert parse_args(["--config", "iq_l8c8", "--block-shift", "1,2,3,3,3,3,3,2"]).block_shift == \
+        (1, 2, 3, 3, 3, 3, 3, 2)
+    for bad in (["--block-shift", "2,3"], ["--block-shift", "x"], ["--up-shift", "99"]):
+        with pytest.raises(SystemExit) as e:
+            parse_args(["--config", "iq_l8c8", *bad])
+        assert e.value.code == 2

@@ -2,7 +2,10 @@
 ``python -m training.ablation --config iq_l8c8 --iters 2000 --teacher models/ecnn_l8c8.npz``.
 
 Variants (``VARIANTS``): ``mse`` (plain QAT, uniform NUQD grids), ``kd`` (+ distillation from the
-teacher, weight ``--kd``), ``search`` (+ the greedy NUQD (a, b) search at ``--search-at``), ``kd+search``.
+teacher, weight ``--kd``), ``search`` (+ the greedy NUQD (a, b) search at ``--search-at``), ``kd+search``,
+``shifts`` (``mse`` with the accumulator shifts ``--block-shift`` / ``--up-shift`` instead of 3: the
+entry range lever — with 8-bit entries one window tap moves a layer's output by at most
+128 / 2^shift; recorded under ``shifts <block>/<up>``).
 Each variant trains from scratch in ``<out>/<variant>`` (resumable: a finished variant is not
 re-run, an interrupted one continues from its checkpoint), is exported with a golden check and
 evaluated by ``golden.eval`` on the test sets; results are merged into ``--json`` (default
@@ -19,7 +22,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-VARIANTS = ("mse", "kd", "search", "kd+search")
+VARIANTS = ("mse", "kd", "search", "kd+search", "shifts")
 
 
 def run_variant(args, variant: str) -> dict:
@@ -33,6 +36,10 @@ def run_variant(args, variant: str) -> dict:
            "--nuqd-search-at", str(args.search_at if "search" in variant else 0)]
     if "kd" in variant:
         cmd += ["--teacher", args.teacher, "--kd", str(args.kd)]
+    if variant == "shifts":
+        cmd += ["--block-shift", args.block_shift, "--up-shift", str(args.up_shift)]
+        out = args.out / f"shifts_{args.block_shift.replace(',', '-')}_{args.up_shift}"
+        cmd[cmd.index("--out") + 1] = str(out)
     if args.data:
         cmd += ["--data", str(args.data)]
     ckpt = out / "ckpt.pt"
@@ -58,9 +65,12 @@ def run_variant(args, variant: str) -> dict:
     d = json.loads(ev.read_text())
     with open(out / "log.csv", newline="") as f:
         vals = [row["val_psnr"] for row in csv.DictReader(f) if row.get("val_psnr")]
-    return {"variant": variant, "iters": args.iters, "lr": args.lr, "kd": args.kd if "kd" in variant else 0.0,
+    name = f"shifts {args.block_shift}/{args.up_shift}" if variant == "shifts" else variant
+    return {"variant": name, "iters": args.iters, "lr": args.lr, "kd": args.kd if "kd" in variant else 0.0,
             "teacher": args.teacher if "kd" in variant else None,
             "nuqd_search_at": args.search_at if "search" in variant else 0,
+            "block_shift": args.block_shift if variant == "shifts" else "3",
+            "up_shift": args.up_shift if variant == "shifts" else 3,
             "held_out_psnr": float(vals[-1]) if vals else None,
             "sets": {s: {"psnr_y": round(v["psnr_y"], 3), "ssim_y": round(v["ssim_y"], 4)}
                      for s, v in d["sets"].items()},
@@ -80,10 +90,10 @@ def merge(path: Path, row: dict) -> dict:
 def table(data: dict) -> str:
     rows = ["| variant | iterations | held-out | Set5 | Set14 | B100 |", "|---|---:|---:|---|---|---|"]
     base = data["variants"].get("mse")
-    for v in VARIANTS:
-        r = data["variants"].get(v)
-        if r is None:
-            continue
+    order = [v for v in VARIANTS if v in data["variants"]] + \
+        sorted(v for v in data["variants"] if v not in VARIANTS)
+    for v in order:
+        r = data["variants"][v]
         cells = []
         for s in ("Set5", "Set14", "B100"):
             p = r["sets"].get(s, {}).get("psnr_y")
@@ -103,6 +113,9 @@ def main(argv=None) -> int:
     p.add_argument("--kd", type=float, default=3.0)
     p.add_argument("--search-at", type=int, default=None, help="NUQD search iteration (default iters/8)")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    p.add_argument("--block-shift", default="2", help="the shifts variant's IQ-Block shift(s): one int "
+                   "or one per block, comma-separated")
+    p.add_argument("--up-shift", type=int, default=2, help="the shifts variant's upsampler shift")
     p.add_argument("--sets", nargs="+", default=["Set5", "Set14", "B100"])
     p.add_argument("--train-sets", nargs="+", default=["T91", "BSD200"])
     p.add_argument("--batch", type=int, default=32)

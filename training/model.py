@@ -373,13 +373,23 @@ class ECLayer(nn.Module):
 class IQLUT(nn.Module):
     """The whole network: IQ-Blocks, upsampler + pixel shuffle, bilinear skip."""
 
-    def __init__(self, cfg: ModelConfig, block_shift: int = 3, up_shift: int = 3, init_std: float = 0.05,
+    def __init__(self, cfg: ModelConfig, block_shift=3, up_shift: int = 3, init_std: float = 0.05,
                  table_param: str = "entries"):
+        """``block_shift``: the IQ-Blocks' accumulator right shift (bits), one int for all or one per
+        block; ``up_shift``: the upsampler's. Each in 0..``spec.MAX_SHIFT``: with 8-bit entries one
+        window tap moves a block output by at most 128 / 2^shift activation units."""
+        n = len(cfg.blocks)
+        shifts = [block_shift] * n if isinstance(block_shift, int) else list(block_shift)
+        if len(shifts) != n:
+            raise ValueError(f"block_shift: one shift or {n} (one per block), got {len(shifts)}")
+        for s in shifts + [up_shift]:
+            if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= spec.MAX_SHIFT:
+                raise ValueError(f"shifts must be ints in 0..{spec.MAX_SHIFT}, got {s!r}")
         super().__init__()
         spec.validate_config(cfg)
         self.cfg = cfg
-        self.blocks = nn.ModuleList(ECLayer(layer, cfg, block_shift, init_std=init_std, table_param=table_param)
-                                    for layer in cfg.blocks)
+        self.blocks = nn.ModuleList(ECLayer(layer, cfg, s, init_std=init_std, table_param=table_param)
+                                    for layer, s in zip(cfg.blocks, shifts))
         self.up = ECLayer(cfg.upsampler, cfg, up_shift, init_std=0.0, is_upsampler=True, table_param=table_param)
 
     @property

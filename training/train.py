@@ -62,8 +62,10 @@ def parse_args(argv=None):
                    help="entries (default): every table entry a parameter; mlp: each table a small MLP of the "
                         "activation value evaluated at the grid points (training.model.TableMLP; for the "
                         "256-level ecnn_l8c8). A resumed run keeps its checkpoint's choice")
-    p.add_argument("--block-shift", type=int, default=3)
-    p.add_argument("--up-shift", type=int, default=3)
+    p.add_argument("--block-shift", type=shift_list, default=3,
+                   help="IQ-Block accumulator right shift: one int, or one per block comma-separated "
+                        "(e.g. 2,3,3,3,3,3,3,3); a tap moves a block output by at most 128 / 2^shift")
+    p.add_argument("--up-shift", type=int, default=3, help="the upsampler's accumulator right shift")
     p.add_argument("--teacher", default=None, help="golden model (name or path) to distil from")
     p.add_argument("--kd", type=float, default=3.0, help="distillation loss weight")
     p.add_argument("--nuqd-search-at", type=int, default=None,
@@ -90,6 +92,12 @@ def parse_args(argv=None):
     for name in ("iters", "batch", "patch", "val_every", "threads"):
         if getattr(a, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
+    n_blocks = len(spec.get_config(a.config).blocks)
+    shifts = [a.block_shift] if isinstance(a.block_shift, int) else list(a.block_shift)
+    if len(shifts) not in (1, n_blocks):
+        p.error(f"--block-shift: one shift or {n_blocks} (one per block of {a.config}), got {len(shifts)}")
+    if not all(0 <= s <= spec.MAX_SHIFT for s in shifts + [a.up_shift]):
+        p.error(f"--block-shift / --up-shift must be in 0..{spec.MAX_SHIFT}")
     return a
 
 
@@ -161,6 +169,12 @@ def validate(net: IQLUT, val, mode="qat") -> float:
         sr = y[0] if lr.ndim == 2 else np.stack(list(y), axis=-1)
         ps.append(psnr_y(sr, hr, border=net.cfg.scale))
     return float(np.mean(ps)) if ps else float("nan")
+
+
+def shift_list(text: str):
+    """``--block-shift``: "3" -> 3, "2,3,3" -> (2, 3, 3) (argparse type; bad text: ValueError)."""
+    vals = tuple(int(v) for v in text.split(","))
+    return vals[0] if len(vals) == 1 else vals
 
 
 def save_ckpt(path: Path, state: dict) -> None:
