@@ -29,8 +29,8 @@ def clamp(value, lo: int, hi: int):
             top = v[b - 1:]                       # in range <=> these bits are all equal
             fits = (top == 0) | (top == (1 << (w - b + 1)) - 1)
             return Mux(fits, v[:b].as_signed(), Mux(v[w - 1], lo, hi))
-        if lo == 0 and (b < w - 1 if shape.signed else b < w):
-            over = v[b:w - 1].any() if shape.signed else v[b:].any()
+        if lo == 0 and (b <= w - 1 if shape.signed else b < w):
+            over = (v[b:w - 1].any() if b < w - 1 else 0) if shape.signed else v[b:].any()
             under = v[w - 1] if shape.signed else 0
             return Mux(under, 0, Mux(over, hi, v[:b]))
     return Mux(value < lo, lo, Mux(value > hi, hi, value))

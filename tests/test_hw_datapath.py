@@ -262,7 +262,8 @@ def test_divide_by_constant_is_exact_and_minimal():
 
 @pytest.mark.parametrize("shape,lo,hi", [
     ("s10", -128, 127), ("s8", -128, 127), ("s9", 0, 255), ("u10", 0, 255), ("u8", 0, 255),
-    ("s12", 0, 2047), ("s12", -100, 90), ("s12", 0, 575), ("u9", 0, 511), ("s11", -512, 511)])
+    ("s12", 0, 2047), ("s12", 0, 255), ("s12", -100, 90), ("s12", 0, 575), ("u9", 0, 511),
+    ("s11", -512, 511)])
 def test_clamp_every_value(shape, lo, hi):
     """hw.arith.clamp = min(max(v, lo), hi) for every value of the operand: the power-of-two
     ranges (bit tests, no comparator) and the general ones."""

@@ -370,6 +370,19 @@ class ECLayer(nn.Module):
         return y
 
 
+def block_shifts(cfg: ModelConfig, block_shift, up_shift: int) -> list[int]:
+    """The per-block accumulator shifts from one int or one per block (ValueError if the count
+    or a value, 0..``spec.MAX_SHIFT``, is wrong; ``up_shift`` is checked too)."""
+    n = len(cfg.blocks)
+    shifts = [block_shift] * n if isinstance(block_shift, int) else list(block_shift)
+    if len(shifts) != n:
+        raise ValueError(f"block_shift: one shift or {n} (one per block of {cfg.name}), got {len(shifts)}")
+    for s in shifts + [up_shift]:
+        if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= spec.MAX_SHIFT:
+            raise ValueError(f"shifts must be ints in 0..{spec.MAX_SHIFT}, got {s!r}")
+    return shifts
+
+
 class IQLUT(nn.Module):
     """The whole network: IQ-Blocks, upsampler + pixel shuffle, bilinear skip."""
 
@@ -378,13 +391,7 @@ class IQLUT(nn.Module):
         """``block_shift``: the IQ-Blocks' accumulator right shift (bits), one int for all or one per
         block; ``up_shift``: the upsampler's. Each in 0..``spec.MAX_SHIFT``: with 8-bit entries one
         window tap moves a block output by at most 128 / 2^shift activation units."""
-        n = len(cfg.blocks)
-        shifts = [block_shift] * n if isinstance(block_shift, int) else list(block_shift)
-        if len(shifts) != n:
-            raise ValueError(f"block_shift: one shift or {n} (one per block), got {len(shifts)}")
-        for s in shifts + [up_shift]:
-            if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= spec.MAX_SHIFT:
-                raise ValueError(f"shifts must be ints in 0..{spec.MAX_SHIFT}, got {s!r}")
+        shifts = block_shifts(cfg, block_shift, up_shift)
         super().__init__()
         spec.validate_config(cfg)
         self.cfg = cfg

@@ -40,7 +40,7 @@ from golden.imageio import load_image
 from golden.metrics import psnr_y
 from golden.modelfile import ModelFileError, load_model
 from training.data import PatchSampler, default_data_dir, load_pairs
-from training.model import IQLUT
+from training.model import IQLUT, block_shifts
 from training.optim import LazyAdam
 
 
@@ -92,12 +92,10 @@ def parse_args(argv=None):
     for name in ("iters", "batch", "patch", "val_every", "threads"):
         if getattr(a, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
-    n_blocks = len(spec.get_config(a.config).blocks)
-    shifts = [a.block_shift] if isinstance(a.block_shift, int) else list(a.block_shift)
-    if len(shifts) not in (1, n_blocks):
-        p.error(f"--block-shift: one shift or {n_blocks} (one per block of {a.config}), got {len(shifts)}")
-    if not all(0 <= s <= spec.MAX_SHIFT for s in shifts + [a.up_shift]):
-        p.error(f"--block-shift / --up-shift must be in 0..{spec.MAX_SHIFT}")
+    try:
+        block_shifts(spec.get_config(a.config), a.block_shift, a.up_shift)
+    except ValueError as e:
+        p.error(f"--block-shift / --up-shift: {e}")
     return a
 
 
