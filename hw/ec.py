@@ -107,8 +107,7 @@ class Accumulate(wiring.Component):
                 acc = Signal(signed(ab), name=f"fold_acc{o}", reset_less=True)
                 total = Signal(signed(ab), name=f"fold_total{o}")
                 m.d.comb += total.eq(Mux(first, 0, acc) + t)
-                with m.If(pipe.en & valid):
-                    m.d.sync += acc.eq(total)
+                pipe.update(acc, total, valid)
                 sums.append(pipe.reg(total, name=f"fold_sum{o}"))
             side = pipe.reg(side.inner, name="fold_side") if Shape.cast(self.side).width else None
             valid = pipe.reg(valid & last, 1, valid=True)

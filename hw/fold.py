@@ -125,8 +125,7 @@ class Deserializer(wiring.Component):
             older = Signal((S - 1) * P * w, name=f"older_{name}", reset_less=True)
             whole = Signal(S * P * w, name=f"whole_{name}")
             m.d.comb += whole.eq(Cat(older, i.p[name].as_value()))
-            with m.If(pipe.en & i.valid):
-                m.d.sync += older.eq(whole[P * w:])
+            pipe.update(older, whole[P * w:], i.valid)
             m.d.comb += o.p[name].eq(pipe.reg(whole[:self.lanes * w], name=f"out_{name}"))
         if Shape.cast(self.side).width:
             m.d.comb += o.p.side.eq(pipe.reg(i.p.side.inner, name="side_out"))

@@ -14,7 +14,7 @@ Conventions (``amaranth.lib.stream``, as in Glasgow gateware):
 """
 from __future__ import annotations
 
-from amaranth import Cat, EnableInserter, Module, Shape, Signal, Value
+from amaranth import Cat, Elaboratable, Module, Shape, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -88,9 +88,22 @@ class Pipe:
     """Stall-all pipeline helper for the inside of one component.
 
     ``en`` is high when the output register is empty or being read; every register made by
-    :meth:`reg` (and every memory read port given ``en``) advances only then, so the whole pipeline
-    holds while the output is stalled and the output payload is stable. ``i.ready = en``. The
-    registers live in a submodule under one ``EnableInserter(en)``."""
+    :meth:`reg` / :meth:`update` (and every memory read port given ``en``) advances only then, so
+    the whole pipeline holds while the output is stalled and the output payload is stable.
+    ``i.ready = en``.
+
+    **Enable fan-out.** One enable net into every flip-flop of a wide stage was the whole-design
+    critical path on ECP5 (the window shift's enable, 1.2 ns of logic + 13.5 ns of routing at fold
+    16). So the payload registers are spread over groups of at most ``FANOUT`` bits, each advanced
+    by its own copy of the enable, ``~valid_dup<g> | o.ready``, where ``valid_dup<g>`` is a copy
+    of the output valid register (the last resettable register :meth:`reg` makes with
+    ``valid=True`` — every component makes ``o.valid`` last — loaded with the same value under the
+    same enable, so always equal to it). The copies carry ``keep`` (``hw.synth`` marks their
+    cells so yosys' ``opt_merge`` does not merge them back). The registers are placed when the
+    component's module is elaborated (after its ``elaborate`` has made them all)."""
+
+    #: payload flip-flops per copy of the enable
+    FANOUT = 48
 
     def __init__(self, m: Module, o, i=None, *, name: str = "pipe"):
         self.m = m
@@ -99,8 +112,8 @@ class Pipe:
         m.d.comb += self.en.eq(~o.valid | o.ready)
         if i is not None:
             m.d.comb += i.ready.eq(self.en)
-        self._regs = Module()
-        m.submodules[f"{name}_regs"] = EnableInserter(self.en)(self._regs)
+        self._valid, self._payload = [], []     # (sig, value); (sig, value, cond, bits)
+        m.submodules[f"{name}_regs"] = _PipeRegs(self)
         self._n = 0
         self._name = name
 
@@ -111,8 +124,16 @@ class Pipe:
             shape = value.shape() if hasattr(value, "shape") else Value.cast(value).shape()
         self._n += 1
         sig = Signal(shape, name=name or f"{self._name}_r{self._n}", reset_less=not valid)
-        self._regs.d.sync += sig.eq(value)
+        if valid:
+            self._valid.append((sig, value))
+        else:
+            self._payload.append((sig, value, None))
         return sig
+
+    def update(self, sig, value, when=None):
+        """``sig`` (a reset-less register made by the caller) loaded with ``value`` when ``en``
+        and ``when``: state that advances only on some beats (a window shift register)."""
+        self._payload.append((sig, value, when))
 
     def carry(self, src, dst, *names, stages: int = 1):
         """dst.name = src.name delayed by ``stages`` registers, for each name both views have."""
@@ -131,6 +152,63 @@ class Pipe:
         for _ in range(stages):
             v = self.reg(v, 1, valid=True)
         return v
+
+
+class _PipeRegs(Elaboratable):
+    """The registers of a :class:`Pipe`, elaborated after the component has made them all: the
+    valid flags under ``en``, the payload in groups of ``Pipe.FANOUT`` bits, each under its own
+    copy of ``en`` (see :class:`Pipe`)."""
+
+    def __init__(self, pipe: Pipe):
+        self.pipe = pipe
+
+    def elaborate(self, platform):
+        p = self.pipe
+        m = Module()
+        # one flat module (the emitted Verilog has one module per pipe, as before the enable
+        # copies); every register a whole named signal, so no
+        # port of this module is a slice (plain and escaped Verilog name those differently)
+        with m.If(p.en):
+            for sig, value in p._valid:
+                m.d.sync += sig.eq(value)
+        groups, bits = [], 0
+
+        def group(width):               # the enable of the group of the next ``width`` bits
+            nonlocal bits
+            if not p._valid:            # no output valid register to copy: one enable
+                return p.en
+            if not groups or bits + width > Pipe.FANOUT and bits:
+                g = len(groups)
+                dup = Signal(name=f"{p._name}_valid_dup{g}", attrs={"keep": 1})
+                with m.If(p.en):
+                    m.d.sync += dup.eq(p._valid[-1][1])     # = o.valid, always
+                en_g = Signal(name=f"{p._name}_en_dup{g}")
+                m.d.comb += en_g.eq(~dup | p.o.ready)
+                groups.append(en_g)
+                bits = 0
+            bits += width
+            return groups[-1]
+
+        for n, (sig, value, cond) in enumerate(p._payload):
+            target = Value.cast(sig)
+            width = len(target)
+            if width > Pipe.FANOUT:     # a wide register: one named part per group
+                src = Signal(target.shape(), name=f"{p._name}_wide{n}")
+                m.d.comb += src.eq(value)
+                parts = []
+                base = target.name if isinstance(target, Signal) else f"{p._name}_r{n}"
+                for lo in range(0, width, Pipe.FANOUT):
+                    part = Signal(min(Pipe.FANOUT, width - lo), name=f"{base}_part{lo // Pipe.FANOUT}",
+                                  reset_less=True)
+                    parts.append((part, src[lo:lo + Pipe.FANOUT]))
+                m.d.comb += target.eq(Cat(part for part, _ in parts))
+            else:
+                parts = [(target, value)]
+            for dst, v in parts:
+                en_g = group(len(dst))
+                with m.If(en_g if cond is None else en_g & cond):
+                    m.d.sync += dst.eq(v)
+        return m
 
 
 class SkidBuffer(wiring.Component):

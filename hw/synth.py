@@ -47,10 +47,14 @@ SCRIPTS = {
 #: (hi - lo) * t (t: F = 5 bits + sign) are built from LUT4s and carry chains.
 DSP_MIN_WIDTH = 8
 
+#: ``setattr``: the copies of each pipeline's output valid register (``hw.streams.Pipe``, wires
+#: ``*_valid_dup<g>``) keep their flip-flops apart (``opt_merge`` would merge them back into one
+#: enable net of hundreds of loads)
 ECP5_SCRIPT = """\
 read_verilog {src}
 hierarchy -check -top {top}
 proc
+setattr -set keep 1 w:*_valid_dup* %ci1:+[Q] c:* %i
 flatten
 opt_expr
 opt_clean

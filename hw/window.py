@@ -230,10 +230,12 @@ class WindowShift(wiring.Component):
         pipe = Pipe(m, o, i, name="shift")
         ctrl = i.p.side
         cols = [Signal(self.col_shape, name=f"col{jx}", reset_less=True) for jx in range(k)]
-        with m.If(pipe.en & i.valid):
-            m.d.sync += cols[0].eq(Mux(ctrl.ghost, cols[0], i.p.col))
-            for jx in range(1, k):
-                m.d.sync += cols[jx].eq(Mux(ctrl.first, i.p.col, cols[jx - 1]))
+        # the shift register advances on real columns only; pipe.update spreads its enable over
+        # copies (the whole-design critical path was this register's one enable net)
+        nxt = [Mux(ctrl.ghost, cols[0], i.p.col)] + \
+            [Mux(ctrl.first, i.p.col, cols[jx - 1]) for jx in range(1, k)]
+        for jx in range(k):
+            pipe.update(cols[jx], nxt[jx], i.valid)
         m.d.comb += [o.valid.eq(pipe.reg(i.valid & ctrl.out, 1, valid=True)),
                      o.p.eol.eq(pipe.reg(ctrl.eol, 1)), o.p.eof.eq(pipe.reg(ctrl.eof, 1))]
         m.d.comb += [o.p.cols[jx].eq(cols[jx]) for jx in range(k)]
