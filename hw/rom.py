@@ -128,10 +128,10 @@ class LutRom(wiring.Component):
 
         index = local(m, self.i.p.index, "index_in")
         lo_out = Signal(self.o.p.lo.shape(), name="lo_out")
-        m.d.comb += self.o.p.lo.eq(pipe.reg(lo_out, name="lo2"))
+        m.d.comb += self.o.p.lo.eq(pipe.reg(lo_out, name="lo2", memory_out=True))
         if w.frac_bits:
             hi_out = Signal(self.o.p.hi.shape(), name="hi_out")
-            m.d.comb += self.o.p.hi.eq(pipe.reg(hi_out, name="hi2"))
+            m.d.comb += self.o.p.hi.eq(pipe.reg(hi_out, name="hi2", memory_out=True))
         S = self.sub_beats
         sub = self.i.p.side.sub if S > 1 else 0
         for n in range(self.lanes_per_beat):

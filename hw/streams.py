@@ -112,14 +112,18 @@ class Pipe:
         m.d.comb += self.en.eq(~o.valid | o.ready)
         if i is not None:
             m.d.comb += i.ready.eq(self.en)
-        self._valid, self._payload = [], []     # (sig, value); (sig, value, cond, bits)
+        self._valid, self._payload = [], []     # (sig, value); (sig, value, cond: None | when | "memory_out")
         m.submodules[f"{name}_regs"] = _PipeRegs(self)
         self._n = 0
         self._name = name
 
-    def reg(self, value, shape=None, *, name: str | None = None, valid: bool = False):
+    def reg(self, value, shape=None, *, name: str | None = None, valid: bool = False,
+            memory_out: bool = False):
         """A register loaded with ``value`` when ``en``. Payload registers have no reset;
-        ``valid=True`` makes a resettable 1-bit valid flag."""
+        ``valid=True`` makes a resettable 1-bit valid flag. ``memory_out=True``: the register
+        right after a memory read port enabled by ``en`` — it is clocked by ``en`` itself, not by a
+        copy, so that all of its bits share the read port's enable and synthesis can move it into
+        the block RAM's own output register (``hw.synth.absorb_bram_outreg``)."""
         if shape is None:
             shape = value.shape() if hasattr(value, "shape") else Value.cast(value).shape()
         self._n += 1
@@ -127,7 +131,7 @@ class Pipe:
         if valid:
             self._valid.append((sig, value))
         else:
-            self._payload.append((sig, value, None))
+            self._payload.append((sig, value, "memory_out" if memory_out else None))
         return sig
 
     def update(self, sig, value, when=None):
@@ -205,6 +209,10 @@ class _PipeRegs(Elaboratable):
             else:
                 parts = [(target, value)]
             for dst, v in parts:
+                if isinstance(cond, str):       # "memory_out": on en itself
+                    with m.If(p.en):
+                        m.d.sync += dst.eq(v)
+                    continue
                 en_g = group(len(dst))
                 with m.If(en_g if cond is None else en_g & cond):
                     m.d.sync += dst.eq(v)

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["DSP_MIN_WIDTH", "ECP5_DEVICES", "SCRIPTS", "ToolError", "ToolMissing", "biggest_block",
+__all__ = ["DSP_MIN_WIDTH", "ECP5_DEVICES", "SCRIPTS", "ToolError", "ToolMissing", "absorb_bram_outreg", "biggest_block",
            "components", "ecp5_resources", "find_tool", "parse_nextpnr_log", "pnr_ecp5",
            "synth_blocks", "synthesize"]
 
@@ -343,6 +343,107 @@ def _critical_paths(text: str) -> dict:
     return paths
 
 
+#: DP16KD output pins per port
+_DO = {x: [f"DO{x}{b}" for b in range(18)] for x in "AB"}
+
+
+def _int_param(v) -> int:
+    """A yosys JSON parameter (a binary string, or an int) -> int."""
+    return v if isinstance(v, int) else int(str(v).strip() or "0", 2)
+
+
+def absorb_bram_outreg(netlist: Path, top: str) -> dict:
+    """Move the flip-flops right after each block RAM into the DP16KD's own output register
+    (``REGMODE_x = "OUTREG"``), in the yosys JSON netlist ``netlist`` (rewritten in place).
+
+    yosys maps every memory read to a DP16KD without its output register (``REGMODE = NOREG``;
+    ``memory_libmap`` cannot absorb one, yosys issue 5814), so every block-RAM read in an open
+    ECP5 flow pays the DP16KD's clock-to-output, 5.8 ns in nextpnr's timing model, against 0.95 ns
+    with ``OUTREG`` — a ceiling near 125 MHz for the whole design. Vendor flows (Diamond) absorb
+    the register after the read themselves; this pass does the same, and only where it is exactly
+    equivalent: a read port's output pins (``DOA``/``DOB``, or both in the 36-bit pseudo-dual-port
+    mode, read through port B) are taken when every pin in use drives one load only, the ``DI`` of a
+    ``TRELLIS_FF`` clocked by the port's clock (not inverted), with no set/reset (``LSR`` = 0,
+    ``REGSET = RESET``: power-up 0 like the output register) and one clock enable (``CE`` net or
+    none) shared by all of them; the port's ``RST`` must be 0 and its ``REGMODE`` ``NOREG``. Then
+    the output register holds what the flip-flops held, loaded on the same clock edges (the array
+    read is latched on ``CE``, the register on ``OCE`` = the flip-flops' enable): the flip-flops
+    are removed, their ``Q`` nets driven by the DP16KD's ``DO`` pins, ``OCE`` = their enable. The
+    generator puts such registers on the read port's own enable (``hw.streams.Pipe.reg(...,
+    memory_out=True)``).
+
+    Returns {ports: absorbed read ports, flip_flops: removed, skipped: {reason: ports}}."""
+    import json
+    doc = json.loads(Path(netlist).read_text())
+    mod = doc["modules"][top]
+    cells = mod["cells"]
+    loads: dict[int, list] = {}
+    for name, c in cells.items():
+        for pin, bits in c["connections"].items():
+            if c["port_directions"].get(pin) != "input":
+                continue
+            for b in bits:
+                if isinstance(b, int):
+                    loads.setdefault(b, []).append((name, pin))
+    outputs = {b for port in mod["ports"].values() if port["direction"] != "input"
+               for b in port["bits"] if isinstance(b, int)}
+    absorbed, removed, skipped = 0, 0, {}
+
+    def skip(reason):
+        skipped[reason] = skipped.get(reason, 0) + 1
+
+    for bram in [c for c in cells.values() if c["type"] == "DP16KD"]:
+        conn, par = bram["connections"], bram["parameters"]
+        if _int_param(par.get("DATA_WIDTH_B", 18)) == 36:     # pseudo dual port: read on B, 36 bits
+            groups = [("B", _DO["A"] + _DO["B"], "AB")]
+        else:
+            groups = [("A", _DO["A"], "A"), ("B", _DO["B"], "B")]
+        for clk_port, pins, sides in groups:
+            used = [(pin, conn[pin][0]) for pin in pins
+                    if pin in conn and isinstance(conn[pin][0], int)
+                    and (conn[pin][0] in loads or conn[pin][0] in outputs)]
+            if not used:
+                continue
+            if any(par.get(f"REGMODE_{x}", "NOREG") != "NOREG" for x in sides):
+                skip("already registered")
+                continue
+            if any(conn.get(f"RST{x}", ["0"])[0] != "0" for x in sides):
+                skip("port reset in use")
+                continue
+            clk, ffs, ce, ok = conn[f"CLK{clk_port}"][0], [], None, True
+            for pin, net in used:
+                ld = loads.get(net, [])
+                if net in outputs or len(ld) != 1 or ld[0][1] != "DI" or \
+                        cells[ld[0][0]]["type"] != "TRELLIS_FF":
+                    ok = False
+                    skip("read data feeds logic or several loads")
+                    break
+                ff = cells[ld[0][0]]
+                fp, fc = ff["parameters"], ff["connections"]
+                this_ce = fc["CE"][0] if str(fp.get("CEMUX", "1")).strip() == "CE" else "1"
+                if (fc["CLK"][0] != clk or str(fp.get("CLKMUX", "CLK")).strip() != "CLK"
+                        or fc.get("LSR", ["0"])[0] != "0" or str(fp.get("REGSET", "RESET")).strip() != "RESET"
+                        or str(fp.get("CEMUX", "1")).strip() not in ("1", "CE")
+                        or (ce is not None and this_ce != ce)):
+                    ok = False
+                    skip("flip-flops differ from the port (clock, enable, set/reset)")
+                    break
+                ce = this_ce
+                ffs.append((pin, ld[0][0]))
+            if not ok:
+                continue
+            for x in sides:
+                par[f"REGMODE_{x}"] = "OUTREG"
+                conn[f"OCE{x}"] = [ce]
+            for pin, ff_name in ffs:
+                conn[pin] = [cells[ff_name]["connections"]["Q"][0]]
+                del cells[ff_name]
+            absorbed += 1
+            removed += len(ffs)
+    Path(netlist).write_text(json.dumps(doc))
+    return {"ports": absorbed, "flip_flops": removed, "skipped": skipped}
+
+
 def choose_device(res: dict) -> tuple[str, str] | None:
     """The smallest ``ECP5_DEVICES`` entry (flag, name) the synthesized ``res`` fits in at
     ``ECP5_FILL`` of its LUT4s and FFs and all of its DP16KD / MULT18X18D, else None."""
@@ -354,7 +455,8 @@ def choose_device(res: dict) -> tuple[str, str] | None:
 
 
 def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None = None,
-             progress=None, instance: str | None = None, keep_log: Path | None = None) -> dict:
+             progress=None, instance: str | None = None, keep_log: Path | None = None,
+             outreg: bool = True) -> dict:
     """Place and route the largest IQ-Block (``biggest_block``) of ``core`` alone, out of context,
     on the smallest LFE5U it fits (``choose_device``), with nextpnr-ecp5. ``instance``: another
     component of ``components(core)`` instead, or ``"core"`` for the whole design in one
@@ -362,9 +464,12 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
 
     ``synth``/``workdir``: the result of ``synth_blocks(core, top, json_for=<that block>,
     workdir=workdir)`` to reuse its netlist; else the block is synthesized here. ``keep_log``: copy
-    nextpnr's whole log (critical paths, placement) there, also when nextpnr fails. Returns {tool,
-    block, kind, device, package, mode, seed, target_mhz, fmax_mhz: {clock: MHz}, fmax_mhz_min,
-    utilisation, lut4, dff, resources, seconds, synth_seconds, peak_child_mb}."""
+    nextpnr's whole log (critical paths, placement) there, also when nextpnr fails. ``outreg``:
+    the flip-flops after the block-RAM reads go into the DP16KD output registers first
+    (``absorb_bram_outreg``, as a vendor flow would; ``resources["ff"]`` counts what is left).
+    Returns {tool, block, kind, device, package, mode, seed, target_mhz, fmax_mhz: {clock: MHz},
+    fmax_mhz_min, utilisation, lut4, dff, resources, bram_outreg, seconds, synth_seconds,
+    peak_child_mb}."""
     require_tool("yosys")
     pnr_name, pnr_exe = require_tool("nextpnr-ecp5")
     inst = instance or f"block{biggest_block(core)}"
@@ -384,7 +489,17 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
             synth_s = round(time.monotonic() - t0, 1)
             if progress:
                 progress(f"synth_ecp5 {inst}: {r['resources']['lut4']} LUT4, {synth_s} s")
-        res = r["resources"]
+        res = dict(r["resources"])
+        absorbed = None
+        if outreg:
+            if netlist.parent != Path(tmp):     # a reused netlist: rewrite a copy
+                shutil.copyfile(netlist, Path(tmp) / netlist.name)
+                netlist = Path(tmp) / netlist.name
+            absorbed = absorb_bram_outreg(netlist, mod)
+            res["ff"] -= absorbed["flip_flops"]
+            if progress:
+                progress(f"DP16KD output registers: {absorbed['ports']} read ports took "
+                         f"{absorbed['flip_flops']} flip-flops")
         dev = choose_device(res)
         if dev is None:
             big = ECP5_DEVICES[-1]
@@ -412,5 +527,6 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
             "device": device, "package": ECP5_PACKAGE,
             "mode": "out of context (no IO buffers, block ports unconstrained)", "seed": PNR_SEED,
             **parsed, "fmax_mhz_min": min(parsed["fmax_mhz"].values()), "resources": res,
+            "bram_outreg": absorbed,
             "synth_script": ECP5_SUMMARY, "synth_seconds": synth_s,
             "seconds": round(time.monotonic() - t1, 1), "peak_child_mb": _peak_child_mb()}

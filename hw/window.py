@@ -174,7 +174,7 @@ class ColumnGen(wiring.Component):
                 wp, rp = lb.write_port(), lb.read_port()
                 m.d.comb += [wp.addr.eq(col), wp.en.eq(wen), wp.data.eq(i.p.data[c]),
                              rp.en.eq(en), rp.addr.eq(col),
-                             s2_rd[c].eq(pipe.reg(rp.data, name=f"s2_rd{c}"))]
+                             s2_rd[c].eq(pipe.reg(rp.data, name=f"s2_rd{c}", memory_out=True))]
             rd = [s2_rd]
             ghost_row, row0, pix = (pipe.reg(s1_ghost_row, name="s2_ghost_row"),
                                     pipe.reg(s1_row0, name="s2_row0"), pipe.reg(s1_pix, name="s2_pix"))

@@ -184,3 +184,92 @@ def test_pnr_reports_fmax(tiny_build):
     assert p["utilisation"]["TRELLIS_FF"][0] > 0 and p["lut4"][0] > 0
     assert p["critical_path"]["clk"]["logic_ns"] > 0
     assert "place and route" in printed and "LFE5U-25F" in printed
+
+
+# ------------------------------------------------------------------ DP16KD output registers
+
+@pytest.fixture(scope="module")
+def yosys_exe():
+    found = hs.find_tool("yosys")
+    if found is None:
+        pytest.skip("no yosys (CI installs the Debian package; or pip install 'iqlut-hw[synth]')")
+    return found[1]
+
+
+def _ecp5_netlist(exe, component, top, tmp):
+    netlist = tmp / f"{top}.json"
+    r = hs._synth_ecp5(exe, hs._convert(component, top), top, tmp, netlist)
+    return netlist, r
+
+
+def _cells(netlist, top):
+    return json.loads(netlist.read_text())["modules"][top]["cells"]
+
+
+def test_bram_output_registers_absorbed(tmp_path, yosys_exe):
+    """The shipped upsampler's ROM at fold 16 (2 slots x 160 words x 128 bits, dual read: block
+    RAM): every read port's output register (``lo2`` / ``hi2``, ``memory_out``) goes into its
+    DP16KD, and no flip-flop is left reading a DP16KD output."""
+    from golden.modelfile import load_model
+    from hw.rom import LutRom
+    m = load_model("iq_l8c8")
+    n = len(m.config.layers) - 1
+    rom = LutRom(m.layers[n].lut, m.config.entry_bits, m.widths[n], fold=16)
+    assert min(mem["depth"] for mem in rom.memories) >= 128      # block RAM, not logic
+    netlist, r = _ecp5_netlist(yosys_exe, rom, "rom", tmp_path)
+    before = _cells(netlist, "rom")
+    brams = [c for c in before.values() if c["type"] == "DP16KD"]
+    assert len(brams) == r["resources"]["bram"] > 0
+    ffs_before = sum(c["type"] == "TRELLIS_FF" for c in before.values())
+    a = hs.absorb_bram_outreg(netlist, "rom")
+    assert a["skipped"] == {} and a["ports"] >= len(brams)
+    # lo and hi: 2 slots x 16 entries x the derived entry bits each, minus bits yosys found constant
+    assert 0 < a["flip_flops"] <= 2 * 2 * m.layers[n].lut.shape[-1] * m.widths[n].entry_bits
+    after = _cells(netlist, "rom")
+    assert sum(c["type"] == "TRELLIS_FF" for c in after.values()) == ffs_before - a["flip_flops"]
+    do_nets = {c["connections"][p][0] for c in after.values() if c["type"] == "DP16KD"
+               for p in c["connections"] if p.startswith("DO")}
+    assert not any(c["type"] == "TRELLIS_FF" and c["connections"]["DI"][0] in do_nets
+                   for c in after.values())
+    for c in after.values():
+        if c["type"] == "DP16KD":
+            modes = {c["parameters"][f"REGMODE_{x}"] for x in "AB"}
+            assert "OUTREG" in modes
+            assert all(c["connections"][f"OCE{x}"] != ["0"] for x in "AB"
+                       if c["parameters"][f"REGMODE_{x}"] == "OUTREG")
+
+
+def test_bram_output_register_not_absorbed_through_logic(tmp_path, yosys_exe):
+    """A block-RAM read that feeds logic before its register keeps NOREG (moving the register
+    would change the function), and the netlist is left as it was."""
+    from amaranth import Module, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.memory import Memory
+    from amaranth.lib.wiring import In, Out
+
+    class ReadXor(wiring.Component):
+        addr: In(9)
+        en: In(1)
+        x: In(16)
+        out: Out(16)
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.mem = mem = Memory(shape=16, depth=512, init=[(i * 40503) & 0xFFFF for i in range(512)],
+                                            attrs={"rom_style": "block"})
+            rp = mem.read_port()
+            r = Signal(16)
+            m.d.comb += [rp.addr.eq(self.addr), rp.en.eq(self.en), self.out.eq(r)]
+            with m.If(self.en):
+                m.d.sync += r.eq(rp.data ^ self.x)
+            return m
+
+    netlist, r = _ecp5_netlist(yosys_exe, ReadXor(), "readxor", tmp_path)
+    assert r["resources"]["bram"] == 1
+    text = netlist.read_text()
+    a = hs.absorb_bram_outreg(netlist, "readxor")
+    assert a["ports"] == 0 and a["flip_flops"] == 0 and sum(a["skipped"].values()) == 1
+    cells = _cells(netlist, "readxor")
+    assert all(c["parameters"][f"REGMODE_{x}"] == "NOREG" for c in cells.values()
+               if c["type"] == "DP16KD" for x in "AB")
+    assert json.loads(text)["modules"]["readxor"]["cells"] == cells
