@@ -25,7 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["DSP_MIN_WIDTH", "ECP5_DEVICES", "SCRIPTS", "ToolError", "ToolMissing", "absorb_bram_outreg", "biggest_block",
+__all__ = ["DSP_MIN_WIDTH", "ECP5_DEVICES", "SCRIPTS", "ToolError", "ToolMissing", "absorb_bram_outreg", "absorb_dsp_registers",
+           "biggest_block",
            "components", "ecp5_resources", "find_tool", "parse_nextpnr_log", "pnr_ecp5",
            "synth_blocks", "synthesize"]
 
@@ -444,6 +445,137 @@ def absorb_bram_outreg(netlist: Path, top: str) -> dict:
     return {"ports": absorbed, "flip_flops": removed, "skipped": skipped}
 
 
+def _ff_ok(ff: dict, clk) -> bool:
+    """A TRELLIS_FF on rising ``clk`` with no set/reset and power-up 0 (the DSP and block-RAM
+    registers' behaviour), clock enable from a net or none."""
+    fp, fc = ff["parameters"], ff["connections"]
+    return (fc["CLK"][0] == clk and str(fp.get("CLKMUX", "CLK")).strip() == "CLK"
+            and fc.get("LSR", ["0"])[0] == "0" and str(fp.get("REGSET", "RESET")).strip() == "RESET"
+            and str(fp.get("CEMUX", "1")).strip() in ("1", "CE"))
+
+
+def _ff_ce(ff: dict):
+    return ff["connections"]["CE"][0] if str(ff["parameters"].get("CEMUX", "1")).strip() == "CE" else "1"
+
+
+def absorb_dsp_registers(netlist: Path, top: str) -> dict:
+    """Move the flip-flops right before and right after each ``MULT18X18D`` into its input (A, B)
+    and output registers, in the yosys JSON netlist ``netlist`` (rewritten in place).
+
+    yosys maps a product to a MULT18X18D without its registers, so on a full chip the path
+    register -> long route to the DSP column -> multiplier -> long route back -> register is one
+    cycle (the whole design's critical path at fold 16 after the block-RAM output registers: a
+    NUQD product, 3.9 ns of multiplier between 3.9 and 4.0 ns of routing). With the input and
+    output registers inside the DSP each route is a cycle of its own. Exactly equivalent moves
+    only: an operand is taken when every non-constant pin of it is the ``Q`` of a ``TRELLIS_FF``
+    whose only loads are this operand's pins (on rising ``clk``, no set/reset, power-up 0, one
+    enable for the operand); the product when every pin in use drives only the ``DI`` of such a
+    flip-flop (one enable). The DSP's ``CLK0`` is the clock, each distinct enable gets one of
+    ``CE0..CE3``, ``RST0`` = 0; the NUQD's registers around the product (``hw.nuqd``: offset3,
+    recip3 -> frac4) qualify.
+
+    Returns {dsps: DSPs changed, inputs: operand registers taken, outputs: product registers
+    taken, flip_flops: removed}."""
+    import json
+    doc = json.loads(Path(netlist).read_text())
+    mod = doc["modules"][top]
+    cells = mod["cells"]
+    loads: dict[int, list] = {}
+    driver: dict[int, tuple] = {}
+    for name, c in cells.items():
+        for pin, bits in c["connections"].items():
+            d = c["port_directions"].get(pin)
+            for b in bits:
+                if not isinstance(b, int):
+                    continue
+                if d == "input":
+                    loads.setdefault(b, []).append((name, pin))
+                elif d == "output":
+                    driver[b] = (name, pin)
+    outputs = {b for port in mod["ports"].values() if port["direction"] != "input"
+               for b in port["bits"] if isinstance(b, int)}
+    clocks = {c["connections"]["CLK"][0] for c in cells.values() if c["type"] == "TRELLIS_FF"}
+    if len(clocks) != 1:
+        return {"dsps": 0, "inputs": 0, "outputs": 0, "flip_flops": 0}
+    clk = next(iter(clocks))
+    out = {"dsps": 0, "inputs": 0, "outputs": 0, "flip_flops": 0}
+    for dsp in [c for c in cells.values() if c["type"] == "MULT18X18D"]:
+        conn, par, dirs = dsp["connections"], dsp["parameters"], dsp["port_directions"]
+        if any(str(par.get(f"REG_{r}_CLK", "NONE")).strip() != "NONE"
+               for r in ("INPUTA", "INPUTB", "INPUTC", "PIPELINE", "OUTPUT")):
+            continue
+        if any(conn.get(p, ["0"])[0] not in ("0", "x") for p in ("SIGNEDA", "SIGNEDB", "SOURCEA", "SOURCEB")):
+            continue
+        ces: list = []
+        plan = []                       # (kind, ce, [(pin, new net)], [ff names])
+
+        def ce_slot(ce):
+            if ce not in ces:
+                ces.append(ce)
+            return ces.index(ce)
+        for op in "AB":
+            pins = [f"{op}{i}" for i in range(18) if isinstance(conn.get(f"{op}{i}", ["0"])[0], int)]
+            if not pins:
+                continue
+            ffs, ok, ce = {}, True, None
+            for pin in pins:
+                net = conn[pin][0]
+                drv = driver.get(net)
+                if drv is None or drv[1] != "Q" or cells[drv[0]]["type"] != "TRELLIS_FF" or net in outputs:
+                    ok = False
+                    break
+                ff = cells[drv[0]]
+                if not _ff_ok(ff, clk) or (ce is not None and _ff_ce(ff) != ce) or \
+                        any(ld != (id(dsp), None) and not (cells[ld[0]] is dsp and ld[1].startswith(op)
+                                                             and ld[1][1:].isdigit())
+                            for ld in loads.get(net, [])):
+                    ok = False
+                    break
+                ce = _ff_ce(ff)
+                ffs[drv[0]] = ff
+            if ok:
+                plan.append(("input", op, ce, [(pin, cells[driver[conn[pin][0]][0]]["connections"]["DI"][0])
+                                               for pin in pins], list(ffs)))
+        pins = [f"P{i}" for i in range(36) if isinstance(conn.get(f"P{i}", ["x"])[0], int)
+                and (conn[f"P{i}"][0] in loads or conn[f"P{i}"][0] in outputs)]
+        ok, ce, ffs = bool(pins), None, []
+        for pin in pins:
+            net = conn[pin][0]
+            ld = loads.get(net, [])
+            if net in outputs or len(ld) != 1 or ld[0][1] != "DI" or cells[ld[0][0]]["type"] != "TRELLIS_FF":
+                ok = False
+                break
+            ff = cells[ld[0][0]]
+            if not _ff_ok(ff, clk) or (ce is not None and _ff_ce(ff) != ce):
+                ok = False
+                break
+            ce = _ff_ce(ff)
+            ffs.append((pin, ld[0][0]))
+        if ok:
+            plan.append(("output", "P", ce, [(pin, cells[f]["connections"]["Q"][0]) for pin, f in ffs],
+                         [f for _, f in ffs]))
+        if not plan or len({ce for _, _, ce, _, _ in plan}) > 4:
+            continue
+        for p_ in ("CLK0", "RST0"):
+            dirs[p_] = "input"
+        conn["CLK0"], conn["RST0"] = [clk], ["0"]
+        for kind, op, ce, rewires, ff_names in plan:
+            slot = ce_slot(ce)
+            dirs[f"CE{slot}"] = "input"
+            conn[f"CE{slot}"] = [ce]
+            reg = f"INPUT{op}" if kind == "input" else "OUTPUT"
+            par[f"REG_{reg}_CLK"], par[f"REG_{reg}_CE"], par[f"REG_{reg}_RST"] = "CLK0", f"CE{slot}", "RST0"
+            for pin, net in rewires:
+                conn[pin] = [net]
+            for f in ff_names:
+                del cells[f]
+            out["inputs" if kind == "input" else "outputs"] += 1
+            out["flip_flops"] += len(ff_names)
+        out["dsps"] += 1
+    Path(netlist).write_text(json.dumps(doc))
+    return out
+
+
 def choose_device(res: dict) -> tuple[str, str] | None:
     """The smallest ``ECP5_DEVICES`` entry (flag, name) the synthesized ``res`` fits in at
     ``ECP5_FILL`` of its LUT4s and FFs and all of its DP16KD / MULT18X18D, else None."""
@@ -456,7 +588,7 @@ def choose_device(res: dict) -> tuple[str, str] | None:
 
 def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None = None,
              progress=None, instance: str | None = None, keep_log: Path | None = None,
-             outreg: bool = True) -> dict:
+             absorb: bool = True) -> dict:
     """Place and route the largest IQ-Block (``biggest_block``) of ``core`` alone, out of context,
     on the smallest LFE5U it fits (``choose_device``), with nextpnr-ecp5. ``instance``: another
     component of ``components(core)`` instead, or ``"core"`` for the whole design in one
@@ -464,12 +596,13 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
 
     ``synth``/``workdir``: the result of ``synth_blocks(core, top, json_for=<that block>,
     workdir=workdir)`` to reuse its netlist; else the block is synthesized here. ``keep_log``: copy
-    nextpnr's whole log (critical paths, placement) there, also when nextpnr fails. ``outreg``:
-    the flip-flops after the block-RAM reads go into the DP16KD output registers first
-    (``absorb_bram_outreg``, as a vendor flow would; ``resources["ff"]`` counts what is left).
-    Returns {tool, block, kind, device, package, mode, seed, target_mhz, fmax_mhz: {clock: MHz},
-    fmax_mhz_min, utilisation, lut4, dff, resources, bram_outreg, seconds, synth_seconds,
-    peak_child_mb}."""
+    nextpnr's whole log (critical paths, placement) there, also when nextpnr fails. ``absorb``:
+    first move the flip-flops after the block-RAM reads into the DP16KD output registers and
+    those around each MULT18X18D into its input / output registers (``absorb_bram_outreg``,
+    ``absorb_dsp_registers``; what a vendor flow does itself; ``resources["ff"]`` counts the
+    flip-flops left). Returns {tool, block, kind, device, package, mode, seed, target_mhz,
+    fmax_mhz: {clock: MHz}, fmax_mhz_min, utilisation, lut4, dff, resources, absorbed: {dp16kd,
+    mult18x18d} or None, seconds, synth_seconds, peak_child_mb}."""
     require_tool("yosys")
     pnr_name, pnr_exe = require_tool("nextpnr-ecp5")
     inst = instance or f"block{biggest_block(core)}"
@@ -491,15 +624,17 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
                 progress(f"synth_ecp5 {inst}: {r['resources']['lut4']} LUT4, {synth_s} s")
         res = dict(r["resources"])
         absorbed = None
-        if outreg:
+        if absorb:
             if netlist.parent != Path(tmp):     # a reused netlist: rewrite a copy
                 shutil.copyfile(netlist, Path(tmp) / netlist.name)
                 netlist = Path(tmp) / netlist.name
-            absorbed = absorb_bram_outreg(netlist, mod)
-            res["ff"] -= absorbed["flip_flops"]
+            absorbed = {"dp16kd": absorb_bram_outreg(netlist, mod),
+                        "mult18x18d": absorb_dsp_registers(netlist, mod)}
+            res["ff"] -= absorbed["dp16kd"]["flip_flops"] + absorbed["mult18x18d"]["flip_flops"]
             if progress:
-                progress(f"DP16KD output registers: {absorbed['ports']} read ports took "
-                         f"{absorbed['flip_flops']} flip-flops")
+                b, d = absorbed["dp16kd"], absorbed["mult18x18d"]
+                progress(f"hard-block registers: {b['ports']} DP16KD read ports took {b['flip_flops']} "
+                         f"flip-flops, {d['dsps']} MULT18X18D took {d['flip_flops']}")
         dev = choose_device(res)
         if dev is None:
             big = ECP5_DEVICES[-1]
@@ -527,6 +662,6 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
             "device": device, "package": ECP5_PACKAGE,
             "mode": "out of context (no IO buffers, block ports unconstrained)", "seed": PNR_SEED,
             **parsed, "fmax_mhz_min": min(parsed["fmax_mhz"].values()), "resources": res,
-            "bram_outreg": absorbed,
+            "absorbed": absorbed,
             "synth_script": ECP5_SUMMARY, "synth_seconds": synth_s,
             "seconds": round(time.monotonic() - t1, 1), "peak_child_mb": _peak_child_mb()}

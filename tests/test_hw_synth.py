@@ -273,3 +273,29 @@ def test_bram_output_register_not_absorbed_through_logic(tmp_path, yosys_exe):
     assert all(c["parameters"][f"REGMODE_{x}"] == "NOREG" for c in cells.values()
                if c["type"] == "DP16KD" for x in "AB")
     assert json.loads(text)["modules"]["readxor"]["cells"] == cells
+
+
+def test_dsp_registers_absorbed(tmp_path, yosys_exe):
+    """The NUQD of the shipped model's IQ-Block 2 at fold 16: its (x - g_i) * R_i product is a
+    MULT18X18D (both operands >= DSP_MIN_WIDTH bits) between the offset3 / recip3 and frac4
+    registers; all three go into the DSP (two operands, the product), and no flip-flop is left
+    between a register-driven operand and the DSP."""
+    from golden.modelfile import load_model
+    from hw.nuqd import NUQD
+    m = load_model("iq_l8c8")
+    n, w, layer = 2, m.widths[2], m.config.layers[2]
+    nuqd = NUQD(m.grids[n], m.recips[n], w, layer.kernel * layer.c_in, fold=16)
+    netlist, r = _ecp5_netlist(yosys_exe, nuqd, "nuqd", tmp_path)
+    dsps = r["resources"]["dsp"]
+    assert dsps == nuqd.lanes_per_beat >= 1
+    ffs_before = sum(c["type"] == "TRELLIS_FF" for c in _cells(netlist, "nuqd").values())
+    a = hs.absorb_dsp_registers(netlist, "nuqd")
+    assert a["dsps"] == dsps and a["inputs"] == 2 * dsps and a["outputs"] == dsps
+    after = _cells(netlist, "nuqd")
+    assert sum(c["type"] == "TRELLIS_FF" for c in after.values()) == ffs_before - a["flip_flops"]
+    for c in after.values():
+        if c["type"] == "MULT18X18D":
+            assert {c["parameters"][f"REG_{x}_CLK"] for x in ("INPUTA", "INPUTB", "OUTPUT")} == {"CLK0"}
+            assert c["connections"]["RST0"] == ["0"]
+    # a second pass finds nothing left to move
+    assert hs.absorb_dsp_registers(netlist, "nuqd")["dsps"] == 0
