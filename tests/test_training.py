@@ -70,8 +70,10 @@ def test_hat_and_gather_implementations_agree():
         y.square().mean().backward()
         outs.append((y.detach(), [layer.lut.grad.clone() for layer in net.layers]))
     torch.testing.assert_close(outs[0][0], outs[1][0], rtol=0, atol=1e-3)
+    # float32 gradients summed in different orders (and over a machine-dependent number of
+    # threads): a clean-clone CI saw 1.26e-5 on an entry of 0.011; a wrong gather is off by O(grad)
     for g0, g1 in zip(outs[0][1], outs[1][1]):
-        torch.testing.assert_close(g0, g1, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(g0, g1, rtol=1e-4, atol=1e-4 * max(1.0, g0.abs().max().item()))
 
 
 def test_gradients_reach_every_layer_without_interpolation():
