@@ -420,16 +420,11 @@ def absorb_bram_outreg(netlist: Path, top: str) -> dict:
                     skip("read data feeds logic or several loads")
                     break
                 ff = cells[ld[0][0]]
-                fp, fc = ff["parameters"], ff["connections"]
-                this_ce = fc["CE"][0] if str(fp.get("CEMUX", "1")).strip() == "CE" else "1"
-                if (fc["CLK"][0] != clk or str(fp.get("CLKMUX", "CLK")).strip() != "CLK"
-                        or fc.get("LSR", ["0"])[0] != "0" or str(fp.get("REGSET", "RESET")).strip() != "RESET"
-                        or str(fp.get("CEMUX", "1")).strip() not in ("1", "CE")
-                        or (ce is not None and this_ce != ce)):
+                if not _ff_ok(ff, clk) or (ce is not None and _ff_ce(ff) != ce):
                     ok = False
                     skip("flip-flops differ from the port (clock, enable, set/reset)")
                     break
-                ce = this_ce
+                ce = _ff_ce(ff)
                 ffs.append((pin, ld[0][0]))
             if not ok:
                 continue
@@ -526,9 +521,8 @@ def absorb_dsp_registers(netlist: Path, top: str) -> dict:
                     break
                 ff = cells[drv[0]]
                 if not _ff_ok(ff, clk) or (ce is not None and _ff_ce(ff) != ce) or \
-                        any(ld != (id(dsp), None) and not (cells[ld[0]] is dsp and ld[1].startswith(op)
-                                                             and ld[1][1:].isdigit())
-                            for ld in loads.get(net, [])):
+                        any(not (cells[name] is dsp and pin.startswith(op) and pin[1:].isdigit())
+                            for name, pin in loads.get(net, [])):
                     ok = False
                     break
                 ce = _ff_ce(ff)
