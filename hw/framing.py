@@ -52,16 +52,21 @@ class InputFraming(wiring.Component):
         m = Module()
         i, o = self.i, self.o
         running = Signal()
-        w, h = Signal(self.width_bits), Signal(HEIGHT_BITS)
-        x, y = Signal(self.width_bits), Signal(HEIGHT_BITS)
+        # Down counters: ``xr`` = pixels left in the row after the current one, ``yr`` = rows left
+        # after the current row, so end of line / frame are zero tests of registers (no
+        # subtract-and-compare carry chain between the ``running`` flip-flop and the payload);
+        # ``wm1`` = the frame's width - 1, reloaded into ``xr`` at each end of line.
+        wm1, xr = Signal(self.width_bits), Signal(self.width_bits)
+        yr = Signal(HEIGHT_BITS)
         size_ok = (self.width != 0) & (self.width <= self.max_width) & (self.height != 0)
         start = ~running & i.p.user
         pad = running & i.p.user        # the next frame began: finish this one with zeros
         forward = running | (start & size_ok)
-        cur_w, cur_h = Mux(running, w, self.width), Mux(running, h, self.height)
-        cx, cy = Mux(running, x, 0), Mux(running, y, 0)
-        eol = cx == cur_w - 1
-        eof = eol & (cy == cur_h - 1)
+        cur_wm1 = Mux(running, wm1, self.width - 1)
+        cur_xr = Mux(running, xr, self.width - 1)
+        cur_yr = Mux(running, yr, self.height - 1)
+        eol = Mux(running, xr == 0, self.width == 1)
+        eof = eol & Mux(running, yr == 0, self.height == 1)
         m.d.comb += [o.valid.eq(i.valid & forward), o.p.data[0].eq(Mux(pad, 0, i.p.data)),
                      o.p.eol.eq(eol), o.p.eof.eq(eof),
                      i.ready.eq(~forward | (o.ready & ~pad))]
@@ -72,8 +77,7 @@ class InputFraming(wiring.Component):
                 m.d.sync += self.status.bad_user.eq(1)
             with m.Elif(i.p.last != eol):
                 m.d.sync += self.status.bad_last.eq(1)
-            m.d.sync += [running.eq(~eof), w.eq(cur_w), h.eq(cur_h),
-                         x.eq(cx + 1), y.eq(cy)]
+            m.d.sync += [running.eq(~eof), wm1.eq(cur_wm1), xr.eq(cur_xr - 1), yr.eq(cur_yr)]
             with m.If(eol):
-                m.d.sync += [x.eq(0), y.eq(cy + 1)]
+                m.d.sync += [xr.eq(cur_wm1), yr.eq(cur_yr - 1)]
         return m
