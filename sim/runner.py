@@ -9,6 +9,7 @@ Verilator gets ``-Wno-WIDTH``. Builds are cached per simulator and Verilog diges
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -180,6 +181,29 @@ def build(design: Design, sim: str, *, waves: bool = False, log=None) -> Path:
     ok = bdir / "build.ok"
     if ok.exists():
         return bdir
+    CACHE.mkdir(parents=True, exist_ok=True)
+    # One build per key at a time, across processes (a test suite and a whole-set run building the
+    # same design would otherwise run two makes in one directory): the second waits, then finds
+    # build.ok. The lock is released when the file closes, also if this process dies.
+    with open(bdir.with_name(bdir.name + ".lock"), "w") as lock:
+        if log and not _try_lock(lock):
+            log(f"waiting for another process building {bdir.name} ...")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if ok.exists():
+            return bdir
+        return _build_locked(design, sim, bdir, waves, log)
+
+
+def _try_lock(f) -> bool:
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _build_locked(design: Design, sim: str, bdir: Path, waves: bool, log) -> Path:
+    ok = bdir / "build.ok"
     if bdir.exists():
         shutil.rmtree(bdir)
     bdir.mkdir(parents=True)

@@ -160,6 +160,34 @@ def test_design_is_the_cli_output(small, tmp_path):
     assert (tmp_path / "out" / f"{small.top}.v").read_bytes() == small.verilog.read_bytes()
 
 
+def test_concurrent_builds_of_one_design_wait_for_each_other(small, tmp_path, monkeypatch):
+    """Two processes building the same design (a test suite and a whole-set run) must not run two
+    makes in one directory: the second waits on the build's lock, then takes the finished build."""
+    import fcntl
+    import threading
+    import time
+
+    from sim import runner
+    need("icarus")
+    monkeypatch.setattr(runner, "CACHE", tmp_path)
+    bdir = tmp_path / f"icarus-{small.top}-{runner._build_key(small, 'icarus')}"
+    msgs, out = [], {}
+    with open(bdir.with_name(bdir.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)          # "another process" is building
+        t = threading.Thread(target=lambda: out.update(bdir=runner.build(small, "icarus", log=msgs.append)))
+        t.start()
+        for _ in range(200):
+            if msgs:
+                break
+            time.sleep(0.05)
+        assert msgs and msgs[0].startswith("waiting for another process"), msgs
+        assert t.is_alive()
+        bdir.mkdir()
+        (bdir / "build.ok").write_text("1.0\n")  # ... and finishes
+    t.join(30)
+    assert out["bdir"] == bdir and len(msgs) == 1, msgs      # nothing rebuilt
+
+
 def test_reset_in_the_middle_of_a_frame(sim, small, tmp_path):
     """A frame cut after 37 pixels, a reset, then two frames that must be exact with a clean status."""
     a, b, c = frames(3, [(8, 8), (8, 8), (5, 11)])
