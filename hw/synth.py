@@ -48,14 +48,15 @@ SCRIPTS = {
 #: (hi - lo) * t (t: F = 5 bits + sign) are built from LUT4s and carry chains.
 DSP_MIN_WIDTH = 8
 
-#: ``setattr``: the copies of each pipeline's output valid register (``hw.streams.Pipe``, wires
-#: ``*_valid_dup<g>``) keep their flip-flops apart (``opt_merge`` would merge them back into one
-#: enable net of hundreds of loads)
+#: ``setattr``: register copies made against fan-out — each pipeline's output valid register
+#: (``hw.streams.Pipe``, wires ``*_valid_dup<g>``), the DPFI fraction per output channel
+#: (``hw.dpfi``, ``t1_<n>_dup<c>``); every wire named ``*_dup<k>`` driven by a flip-flop — keep
+#: their flip-flops apart (``opt_merge`` would merge them back into one net of hundreds of loads)
 ECP5_SCRIPT = """\
 read_verilog {src}
 hierarchy -check -top {top}
 proc
-setattr -set keep 1 w:*_valid_dup* %ci1:+[Q] c:* %i
+setattr -set keep 1 w:*_dup* %ci1:+[Q] c:* %i
 flatten
 opt_expr
 opt_clean

@@ -206,6 +206,35 @@ def _cells(netlist, top):
     return json.loads(netlist.read_text())["modules"][top]["cells"]
 
 
+def test_fanout_copies_survive_synthesis(tmp_path, yosys_exe):
+    """The register copies made against fan-out (``*_dup<k>``: the DPFI fraction per output
+    channel, each pipeline's output-valid copies behind its enable groups) stay separate
+    flip-flops through synth_ecp5 — yosys' opt_merge would merge identical registers back into
+    one net."""
+    import re
+
+    from golden.modelfile import load_model
+    from hw.dpfi import DPFI
+    m = load_model("iq_l8c8")
+    layer = m.config.layers[1]
+    dut = DPFI(m.widths[1], layer.kernel ** 2 * layer.c_in, layer.c_out, fold=16)
+    netlist, _ = _ecp5_netlist(yosys_exe, dut, "dpfi", tmp_path)
+    mod = json.loads(netlist.read_text())["modules"]["dpfi"]
+    ff_q = {c["connections"]["Q"][0] for c in mod["cells"].values() if c["type"] == "TRELLIS_FF"}
+    copies = {}
+    for name, net in mod["netnames"].items():
+        hit = re.search(r"(t1_\d+|valid)_dup(\d+)$", name)
+        if hit:
+            copies.setdefault(hit.group(1), {})[int(hit.group(2))] = tuple(net["bits"])
+    assert set(copies) == {*(f"t1_{n}" for n in range(dut.lanes_per_beat)), "valid"}, copies.keys()
+    assert all(len(v) == layer.c_out for k, v in copies.items() if k != "valid")
+    assert len(copies["valid"]) >= 2
+    for group in copies.values():
+        bits = [b for net in group.values() for b in net]
+        assert len(bits) == len(set(bits)), "copies merged"
+        assert set(bits) <= ff_q                  # each a flip-flop of its own
+
+
 def test_bram_output_registers_absorbed(tmp_path, yosys_exe):
     """The shipped upsampler's ROM at fold 16 (2 slots x 160 words x 128 bits, dual read: block
     RAM): every read port's output register (``lo2`` / ``hi2``, ``memory_out``) goes into its
