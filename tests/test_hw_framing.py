@@ -43,9 +43,8 @@ def reference(frames, max_width):
 def frame_beats(rng, w, h, *, drop=(), flip_last=()):
     """Beats of a w x h frame; beat indices in ``drop`` are left out, in ``flip_last`` get the
     wrong tlast."""
-    beats = [(rng.randrange(256), int((i % w == w - 1) != (i in flip_last)), int(i == 0))
-             for i in range(w * h) if i not in drop]
-    return beats
+    return [(rng.randrange(256), int((i % w == w - 1) != (i in flip_last)), int(i == 0))
+            for i in range(w * h) if i not in drop]
 
 
 def random_frames(rng, n):
