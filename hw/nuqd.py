@@ -39,8 +39,12 @@ class NUQD(wiring.Component):
     unsigned) with g_i, R_i selected by i from constant tables (R_i of ``recip_bits``). The offset
     x - g_i is an A-bit unsigned value and the product is F + RECIP_SHIFT bits (it is < 2^(F+S),
     docs/fixed-point.md section 2). With the identity grid (L = 2^A, the ECNN case) the comparator
-    bank reduces to i = x - g_0. Four pipeline stages (for >= 150 MHz on ECP5): [comparators],
-    [index = their count], [select g_i, R_i; offset], [multiply].
+    bank reduces to i = x - g_0. Five pipeline stages (for >= 150 MHz on ECP5): [comparators],
+    [index = their count], [select g_i, R_i; offset], [copy], [multiply]. The copy stage gives the
+    multiplier operands that are plain register copies: yosys turns a registered constant-table
+    bit into a flip-flop with a synchronous reset, which no MULT18X18D input register can take
+    (``hw.synth.absorb_dsp_registers``), and an ECP5 DSP with one operand registered and the
+    other not is timed by nextpnr as if neither were (the whole design's critical path at fold 16).
 
     grid, recip : ``Model.grids[n]``, ``Model.recips[n]``; widths : ``Model.widths[n]``.
     fold : ``lanes`` are shared over ``fold`` cycles (``hw.fold``): each beat is a sub-beat of
@@ -66,7 +70,7 @@ class NUQD(wiring.Component):
         self.side = side = fold_side(side, sub_beats)
         self.levels = len(grid)
         self.identity = bool(np.array_equal(grid, np.arange(grid[0], grid[0] + len(grid))))
-        self.latency = 4
+        self.latency = 5
         #: comparators in the bank (all lanes of a beat) and multipliers (count, operand widths)
         self.comparators = 0 if self.identity else per * (self.levels - 1)
         self.multipliers = (per, (a, widths.recip_bits)) if f else (0, None)
@@ -101,7 +105,8 @@ class NUQD(wiring.Component):
             x2 = pipe.reg(x1, name=f"x2_{n}")
             # stage 3: select g_i and R_i, offset x - g_i in [0, w_i - 1]
             index3 = pipe.reg(index2, name=f"index3_{n}")
-            m.d.comb += self.o.p.index[n].eq(pipe.reg(index3, name=f"index4_{n}"))
+            index4 = pipe.reg(index3, name=f"index4_{n}")
+            m.d.comb += self.o.p.index[n].eq(pipe.reg(index4, name=f"index5_{n}"))
             if f == 0:
                 continue
             # g_i and R_i: each output bit is one constant L-bit mask indexed by i, i.e. one LUT
@@ -113,11 +118,14 @@ class NUQD(wiring.Component):
             m.d.comb += offset.eq(x2 - g_sel)
             offset3 = pipe.reg(offset, name=f"offset3_{n}")
             r3 = pipe.reg(r_sel, name=f"recip3_{n}")
-            # stage 4: t = (offset * R_i) >> RECIP_SHIFT
+            # stage 4: plain copies of both operands (the multiplier's input registers)
+            offset4 = pipe.reg(offset3, name=f"offset4_{n}")
+            r4 = pipe.reg(r3, name=f"recip4_{n}")
+            # stage 5: t = (offset * R_i) >> RECIP_SHIFT
             product = Signal(unsigned(f + spec.RECIP_SHIFT), name=f"product{n}")
-            m.d.comb += product.eq(offset3 * r3)
+            m.d.comb += product.eq(offset4 * r4)
             self.offset_signals.append(offset)
             self.product_signals.append(product)
             m.d.comb += self.o.p.frac[n].eq(pipe.reg(product >> spec.RECIP_SHIFT, unsigned(f),
-                                                     name=f"frac4_{n}"))
+                                                     name=f"frac5_{n}"))
         return m

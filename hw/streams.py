@@ -221,28 +221,58 @@ class SkidBuffer(wiring.Component):
     """Two-entry stream buffer with registered ``i.ready`` and ``o.valid``: cuts the combinational
     ready path between pipelined components at full throughput. The skid register loads
     ``i.payload`` on every cycle it is empty (its enable is its own ``~skid_valid`` flip-flop, no
-    logic and no dependence on ``o.ready``); its content matters only once ``skid_valid`` is set."""
+    logic and no dependence on ``o.ready``); its content matters only once ``skid_valid`` is set.
+
+    **Fan-out.** ``skid_valid`` selects and enables every payload bit and ``~o.valid | o.ready``
+    enables every output bit: on a wide payload (a window of 355 bits) those two nets were among
+    the longest routes of an IQ-Block at fold 16 (4.8 ns, 7.7 ns to the farthest load). So the
+    payload is cut into groups of at most ``Pipe.FANOUT`` bits; group g > 0 uses its own copies
+    ``skid_valid_dup<g>`` and ``valid_dup<g>`` of the two state flip-flops (loaded with the same
+    value under the same condition, so always equal to them; kept apart by ``hw.synth``)."""
 
     def __init__(self, shape):
         Shape.cast(shape)
         self.shape = shape
+        self.width = Shape.cast(shape).width
         self.latency = 1
+        #: payload groups (each with its own copies of the state flip-flops, the first excepted)
+        self.groups = max(1, -(-self.width // Pipe.FANOUT))
         super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
 
     def elaborate(self, platform):
         m = Module()
-        skid = Signal(self.shape, reset_less=True)
+        skid = Signal(self.width, reset_less=True)
         skid_valid = Signal()
-        m.d.comb += self.i.ready.eq(~skid_valid)
-        with m.If(~skid_valid):
-            m.d.sync += skid.eq(self.i.payload)
-        with m.If(~self.o.valid | self.o.ready):
-            with m.If(skid_valid):
-                m.d.sync += [self.o.valid.eq(1), self.o.payload.eq(skid), skid_valid.eq(0)]
-            with m.Else():
-                m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.eq(self.i.payload)]
-        with m.Elif(self.i.valid & self.i.ready):
-            m.d.sync += skid_valid.eq(1)
+        inp, out = Value.cast(self.i.payload), Value.cast(self.o.payload)
+        take = Signal()                 # the output register advances
+        m.d.comb += [self.i.ready.eq(~skid_valid), take.eq(~self.o.valid | self.o.ready)]
+
+        def state(sv, ov):              # next state of (skid_valid, o.valid) into the pair sv, ov
+            with m.If(take):
+                with m.If(skid_valid):
+                    m.d.sync += [ov.eq(1), sv.eq(0)]
+                with m.Else():
+                    m.d.sync += ov.eq(self.i.valid)
+            with m.Elif(self.i.valid & ~skid_valid):
+                m.d.sync += sv.eq(1)
+        state(skid_valid, self.o.valid)
+        for g, lo in enumerate(range(0, self.width, Pipe.FANOUT)):
+            hi = min(lo + Pipe.FANOUT, self.width)
+            if g == 0:
+                sv, take_g = skid_valid, take
+            else:
+                sv = Signal(name=f"skid_valid_dup{g}", attrs={"keep": 1})
+                ov = Signal(name=f"valid_dup{g}", attrs={"keep": 1})
+                state(sv, ov)
+                take_g = Signal(name=f"take_dup{g}")
+                m.d.comb += take_g.eq(~ov | self.o.ready)
+            with m.If(~sv):
+                m.d.sync += skid[lo:hi].eq(inp[lo:hi])
+            with m.If(take_g):
+                with m.If(sv):
+                    m.d.sync += out[lo:hi].eq(skid[lo:hi])
+                with m.Else():
+                    m.d.sync += out[lo:hi].eq(inp[lo:hi])
         return m
 
 

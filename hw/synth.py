@@ -465,10 +465,11 @@ def absorb_dsp_registers(netlist: Path, top: str) -> dict:
     output registers inside the DSP each route is a cycle of its own. Exactly equivalent moves
     only: an operand is taken when every non-constant pin of it is the ``Q`` of a ``TRELLIS_FF``
     whose only loads are this operand's pins (on rising ``clk``, no set/reset, power-up 0, one
-    enable for the operand); the product when every pin in use drives only the ``DI`` of such a
+    enable for the operand), and only if the other operand (when not constant) is taken too —
+    nextpnr times a DSP with one input registered and the other not as if neither were; the product when every pin in use drives only the ``DI`` of such a
     flip-flop (one enable). The DSP's ``CLK0`` is the clock, each distinct enable gets one of
     ``CE0..CE3``, ``RST0`` = 0; the NUQD's registers around the product (``hw.nuqd``: offset3,
-    recip3 -> frac4) qualify.
+    recip4 -> frac5) qualify.
 
     Returns {dsps: DSPs changed, inputs: operand registers taken, outputs: product registers
     taken, flip_flops: removed}."""
@@ -509,10 +510,12 @@ def absorb_dsp_registers(netlist: Path, top: str) -> dict:
             if ce not in ces:
                 ces.append(ce)
             return ces.index(ce)
+        operands = 0
         for op in "AB":
             pins = [f"{op}{i}" for i in range(18) if isinstance(conn.get(f"{op}{i}", ["0"])[0], int)]
             if not pins:
                 continue
+            operands += 1
             ffs, ok, ce = {}, True, None
             for pin in pins:
                 net = conn[pin][0]
@@ -531,6 +534,10 @@ def absorb_dsp_registers(netlist: Path, top: str) -> dict:
             if ok:
                 plan.append(("input", op, ce, [(pin, cells[driver[conn[pin][0]][0]]["connections"]["DI"][0])
                                                for pin in pins], list(ffs)))
+        if len(plan) != operands:
+            # one operand registered and the other not: nextpnr cannot time that mode and times
+            # the DSP as if neither input were registered -- take both operands' registers or none
+            plan = []
         pins = [f"P{i}" for i in range(36) if isinstance(conn.get(f"P{i}", ["x"])[0], int)
                 and (conn[f"P{i}"][0] in loads or conn[f"P{i}"][0] in outputs)]
         ok, ce, ffs = bool(pins), None, []

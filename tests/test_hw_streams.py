@@ -29,6 +29,23 @@ def test_buffers_pass_everything_in_order(make, idle, stall):
     assert got["o"] == items
 
 
+WIDE = pixel_layout(unsigned(13), 10)          # 132 bits: three groups of Pipe.FANOUT
+
+
+@pytest.mark.parametrize("idle,stall", [(0.0, 0.0), (0.3, 0.5), (0.0, 0.8), (0.8, 0.1)])
+def test_wide_skid_buffer_groups_pass_everything(idle, stall):
+    """A payload wider than ``Pipe.FANOUT`` is held in groups, each behind its own copies of the
+    state flip-flops: every bit of every beat still arrives, in order, under stalls (a group whose
+    copy disagreed with the first would corrupt its slice of the payload)."""
+    rng = random.Random(5)
+    items = [{"data": [rng.randrange(1 << 13) for _ in range(10)], "eol": int(rng.random() < 0.2),
+              "eof": 0} for _ in range(200)]
+    dut = SkidBuffer(WIDE)
+    assert dut.groups == 3
+    got = stream_test(dut, {"i": items}, {"o": len(items)}, idle=idle, stall=stall)
+    assert got["o"] == items
+
+
 def test_skid_buffer_full_rate():
     """No stalls: one beat per cycle after the first (registered ready does not cost throughput)."""
     dut, items, cycles = SkidBuffer(LAYOUT), random_items(50), []

@@ -304,15 +304,19 @@ def test_bram_output_register_not_absorbed_through_logic(tmp_path, yosys_exe):
     assert json.loads(text)["modules"]["readxor"]["cells"] == cells
 
 
-def test_dsp_registers_absorbed(tmp_path, yosys_exe):
-    """The NUQD of the shipped model's IQ-Block 2 at fold 16: its (x - g_i) * R_i product is a
-    MULT18X18D (both operands >= DSP_MIN_WIDTH bits) between the offset3 / recip3 and frac4
-    registers; all three go into the DSP (two operands, the product), and no flip-flop is left
-    between a register-driven operand and the DSP."""
+@pytest.mark.parametrize("n", [2, -1], ids=["block2", "upsampler"])
+def test_dsp_registers_absorbed(tmp_path, yosys_exe, n):
+    """The NUQD of the shipped model's IQ-Block 2 and of its upsampler at fold 16: the
+    (x - g_i) * R_i product is a MULT18X18D (both operands >= DSP_MIN_WIDTH bits) between the
+    offset4 / recip4 and frac5 registers; all three go into the DSP (two operands, the product),
+    and no flip-flop is left between a register-driven operand and the DSP. (The upsampler's
+    recip table made yosys give recip3 a synchronous reset: without the plain-copy stage its
+    operand stayed outside, the other went in, and nextpnr timed the DSP as unregistered.)"""
     from golden.modelfile import load_model
     from hw.nuqd import NUQD
     m = load_model("iq_l8c8")
-    n, w, layer = 2, m.widths[2], m.config.layers[2]
+    n = n % len(m.config.layers)
+    w, layer = m.widths[n], m.config.layers[n]
     nuqd = NUQD(m.grids[n], m.recips[n], w, layer.kernel * layer.c_in, fold=16)
     netlist, r = _ecp5_netlist(yosys_exe, nuqd, "nuqd", tmp_path)
     dsps = r["resources"]["dsp"]
@@ -328,3 +332,36 @@ def test_dsp_registers_absorbed(tmp_path, yosys_exe):
             assert c["connections"]["RST0"] == ["0"]
     # a second pass finds nothing left to move
     assert hs.absorb_dsp_registers(netlist, "nuqd")["dsps"] == 0
+
+
+def test_dsp_inputs_all_or_none(tmp_path, yosys_exe):
+    """A product of a register and a sum: the register could go into the DSP's input register A,
+    the sum cannot, and nextpnr times a DSP with one input registered as if neither were — so
+    neither input is taken (the product register still is), and the netlist keeps the flip-flop."""
+    from amaranth import Module, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    class RegTimesSum(wiring.Component):
+        a: In(10)
+        b: In(10)
+        c: In(10)
+        p: Out(20)
+
+        def elaborate(self, platform):
+            m = Module()
+            ra, rb, rc = (Signal(10, reset_less=True) for _ in range(3))   # like Pipe payload
+            s = Signal(10)
+            prod = Signal(20, reset_less=True)
+            m.d.sync += [ra.eq(self.a), rb.eq(self.b), rc.eq(self.c), prod.eq(ra * s)]
+            m.d.comb += [s.eq(rb + rc), self.p.eq(prod)]
+            return m
+
+    netlist, r = _ecp5_netlist(yosys_exe, RegTimesSum(), "rts", tmp_path)
+    assert r["resources"]["dsp"] == 1
+    a = hs.absorb_dsp_registers(netlist, "rts")
+    assert a["inputs"] == 0 and a["outputs"] == 1 and a["dsps"] == 1
+    dsp = next(c for c in _cells(netlist, "rts").values() if c["type"] == "MULT18X18D")
+    assert dsp["parameters"]["REG_OUTPUT_CLK"] == "CLK0"
+    assert all(str(dsp["parameters"].get(f"REG_{x}_CLK", "NONE")).strip() == "NONE"
+               for x in ("INPUTA", "INPUTB"))
