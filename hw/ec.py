@@ -76,6 +76,11 @@ class Accumulate(wiring.Component):
             e_n = local(m, e_in[n], f"e_in{n}")
             m.d.comb += [terms[n][o].eq(e_n[o]) for o in range(self.c_out)]
         valid, side = self.i.valid, self.i.p.side if has(self.i.p, "side") else None
+        # folded: "first sub-beat of a pixel" decoded at the input and carried as a flag, its last
+        # register copied per output channel (``first_dup<o>``): decoding it from the side
+        # register after the tree put a comparator and a c_out x acc_bits fan-out in front of
+        # every accumulator adder (the upsampler's critical path at fold 16)
+        first = [side.sub == 0] if self.sub_beats > 1 else None
         level, stages = 0, 0
         while True:
             if len(terms) > 1:
@@ -95,18 +100,21 @@ class Accumulate(wiring.Component):
                          for n, row in enumerate(terms)]
                 valid = pipe.reg(valid, 1, valid=True)
                 side = pipe.reg(side, name=f"side{level}") if side is not None else None
+                if first is not None:
+                    first = ([pipe.reg(first[0], 1, name=f"first_dup{o}") for o in range(self.c_out)]
+                             if len(terms) == 1 else [pipe.reg(first[0], 1, name=f"first{level}")])
                 stages += 1
                 if len(terms) == 1:
                     break
         assert stages == self.tree_latency
         sums = terms[0]
         if self.sub_beats > 1:      # sum the sub-beats: acc = (first ? 0 : acc) + tree
-            first, last = side.sub == 0, side.sub == self.sub_beats - 1
+            last = side.sub == self.sub_beats - 1
             sums = []
             for o, t in enumerate(terms[0]):
                 acc = Signal(signed(ab), name=f"fold_acc{o}", reset_less=True)
                 total = Signal(signed(ab), name=f"fold_total{o}")
-                m.d.comb += total.eq(Mux(first, 0, acc) + t)
+                m.d.comb += total.eq(Mux(first[o], 0, acc) + t)
                 pipe.update(acc, total, valid)
                 sums.append(pipe.reg(total, name=f"fold_sum{o}"))
             side = pipe.reg(side.inner, name="fold_side") if Shape.cast(self.side).width else None

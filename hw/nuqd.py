@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from amaranth import Const, Module, Shape, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -31,11 +31,60 @@ def _const_table(m: Module, values, shape, index, name: str) -> Signal:
     return out
 
 
+def _ge_const(m: Module, u, threshold: int, name: str) -> Signal:
+    """``u >= threshold`` for an unsigned signal ``u`` and a constant, without a carry chain:
+    u = (H, L) with L the low 4 bits, threshold = (gh, gl); the result is [H > gh] | [H == gh] &
+    [L >= gl], each term a constant mask indexed by H or L (one LUT each, then one LUT to combine:
+    two LUT levels for u of up to 8 bits, against a CCU2C chain plus two LUT4 for ``>=``)."""
+    width = len(u)
+    c = Signal(name=name)
+    if threshold <= 0:
+        m.d.comb += c.eq(1)
+        return c
+    if threshold >= 1 << width:
+        m.d.comb += c.eq(0)
+        return c
+    lo = min(4, width)
+    gh, gl = threshold >> lo, threshold & ((1 << lo) - 1)
+    ge_l = Const(sum(1 << v for v in range(gl, 1 << lo)), 1 << lo).bit_select(u[:lo], 1)
+    if width == lo:
+        m.d.comb += c.eq(ge_l)
+        return c
+    hs = 1 << (width - lo)
+    gt_h = Const(sum(1 << v for v in range(gh + 1, hs)), hs).bit_select(u[lo:], 1)
+    eq_h = Const(1 << gh, hs).bit_select(u[lo:], 1)
+    m.d.comb += c.eq(gt_h | (eq_h & ge_l))
+    return c
+
+
+def _thermometer_to_binary(therm, bits: int) -> list:
+    """The count of ones of a thermometer code t (t_j = [count >= j + 1], so t_j >= t_{j+1}) as
+    ``bits`` binary digits without an adder: bit b is set iff the count lies in one of the
+    intervals [q 2^(b+1) + 2^b, (q + 1) 2^(b+1) - 1], i.e. t[q 2^(b+1) + 2^b - 1] & ~t[(q + 1)
+    2^(b+1) - 1] (the second term dropped past the code's end)."""
+    n = len(therm)
+    out = []
+    for b in range(bits):
+        terms = []
+        for q in range(n):
+            lo = q * (2 << b) + (1 << b) - 1
+            if lo >= n:
+                break
+            hi = (q + 1) * (2 << b) - 1
+            terms.append(therm[lo] & ~therm[hi] if hi < n else therm[lo])
+        term = terms[0] if terms else Const(0, 1)
+        for t in terms[1:]:
+            term = term | t
+        out.append(term)
+    return out
+
+
 class NUQD(wiring.Component):
     """``golden.iqlut.nuqd`` on ``lanes`` activations per beat (one layer's grid for all lanes).
 
-    Per lane: a bank of L-1 constant comparators c_j = [g_j <= x]; index i = sum of c_j
-    (``index_bits`` unsigned); fraction t = ((x - g_i) * R_i) >> RECIP_SHIFT (``frac_bits``
+    Per lane: a bank of L-1 constant comparators c_j = [g_j <= x] (``_ge_const``: table lookups on
+    4-bit chunks of x in offset binary, no carry chain); index i = the number of c_j set, encoded
+    straight from that thermometer code (``_thermometer_to_binary``; ``index_bits`` unsigned); fraction t = ((x - g_i) * R_i) >> RECIP_SHIFT (``frac_bits``
     unsigned) with g_i, R_i selected by i from constant tables (R_i of ``recip_bits``). The offset
     x - g_i is an A-bit unsigned value and the product is F + RECIP_SHIFT bits (it is < 2^(F+S),
     docs/fixed-point.md section 2). With the identity grid (L = 2^A, the ECNN case) the comparator
@@ -95,12 +144,16 @@ class NUQD(wiring.Component):
             if self.identity:
                 bank = pipe.reg((x - int(self.grid[0]))[:ib], unsigned(ib), name=f"bank1_{n}")
             else:
+                # offset binary u = x + 2^(A-1): the signed compare x >= g becomes u >= g + 2^(A-1)
+                u = Signal(unsigned(a), name=f"u{n}")
+                m.d.comb += u.eq(x.as_unsigned() ^ (1 << (a - 1)))
                 therm = Signal(self.levels - 1, name=f"c{n}")
-                m.d.comb += [therm[j].eq(x >= int(g)) for j, g in enumerate(self.grid[1:])]
+                m.d.comb += [therm[j].eq(_ge_const(m, u, int(g) + (1 << (a - 1)), f"c{n}_{j}"))
+                             for j, g in enumerate(self.grid[1:])]
                 bank = pipe.reg(therm, name=f"bank1_{n}")
             x1 = pipe.reg(x, name=f"x1_{n}")
             # stage 2: index = the number of comparators set
-            index2 = pipe.reg(bank if self.identity else sum(bank[j] for j in range(self.levels - 1)),
+            index2 = pipe.reg(bank if self.identity else Cat(*_thermometer_to_binary(bank, ib)),
                               unsigned(ib), name=f"index2_{n}")
             x2 = pipe.reg(x1, name=f"x2_{n}")
             # stage 3: select g_i and R_i, offset x - g_i in [0, w_i - 1]

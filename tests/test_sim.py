@@ -160,6 +160,22 @@ def test_design_is_the_cli_output(small, tmp_path):
     assert (tmp_path / "out" / f"{small.top}.v").read_bytes() == small.verilog.read_bytes()
 
 
+def test_verilator_cxx_opt_is_validated_and_keys_the_build(small, monkeypatch):
+    """``$IQLUT_VERILATOR_CXXOPT`` (the suite sets -O0, tests/conftest.py) reaches make as
+    OPT_FAST / OPT_SLOW / OPT_GLOBAL and is part of the build key (a -O0 build is never reused
+    as an -Os one); a value that is not an optimisation flag is refused."""
+    from sim import runner
+    monkeypatch.setenv("IQLUT_VERILATOR_CXXOPT", "-O0")
+    assert "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0" in runner.verilator_make_vars()
+    k0 = runner._build_key(small, "verilator")
+    monkeypatch.setenv("IQLUT_VERILATOR_CXXOPT", "")
+    assert "OPT_FAST" not in runner.verilator_make_vars()
+    assert runner._build_key(small, "verilator") != k0
+    monkeypatch.setenv("IQLUT_VERILATOR_CXXOPT", "-O0; rm -rf /")
+    with pytest.raises(runner.SimError, match="IQLUT_VERILATOR_CXXOPT"):
+        runner.verilator_make_vars()
+
+
 def test_concurrent_builds_of_one_design_wait_for_each_other(small, tmp_path, monkeypatch):
     """Two processes building the same design (a test suite and a whole-set run) must not run two
     makes in one directory: the second waits on the build's lock, then takes the finished build."""
