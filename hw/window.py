@@ -7,7 +7,7 @@ rows per position) and ``WindowShift`` (the k-column shift register). ``WindowGe
 """
 from __future__ import annotations
 
-from amaranth import Module, Mux, Shape, Signal
+from amaranth import Array, Const, Module, Mux, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -60,12 +60,16 @@ class ColumnGen(wiring.Component):
     input (``eol``, ``eof``): any W <= ``max_width``, any H >= 1, frame after frame. A frame takes
     (H + d)(W + d) beats (d = 0: exactly H W).
 
-    Storage: one memory of ``max_width`` words of (k-1) rows x C channels (the previous rows, most
-    recent first), one read and one write per position, read transparent for the same-cycle write
-    (W = 1). Latency 2. k = 2: latency 3, one memory of ``max_width`` words per channel (the word
-    is just the previous row), read and written at the same address in the same cycle
-    (read-before-write: one block-RAM port), each read registered before any logic (block RAM ->
-    register -> logic). ``line_buffer_memories``: (memories, word bits)."""
+    Storage: k - 1 row slots x C channels, one memory of ``max_width`` words of one element
+    each. Row iy is written into slot iy mod (k - 1) (row 0 into every slot: the top edge), one
+    write per position at the same address and in the same cycle as the read (read-before-write:
+    one block-RAM port with its clock enable, ECP5: one 2048 x 9 DP16KD per memory), so the write
+    data is the input pixel alone and never depends on a read. Ghost rows write nothing: source
+    row clamp(iy - jy) is slot (iy - max(jy, g)) mod (k - 1) in ghost row g (g = 0 in a real row),
+    or the input pixel itself (jy = 0 of a real row, every jy of row 0). Each read is registered
+    before any logic (block RAM -> register -> slot mux; a read feeding logic directly, or a
+    transparent read's bypass mux after the block RAM, was the whole design's critical path).
+    Latency 3 (k = 1: 2). ``line_buffer_memories``: (memories, word bits)."""
 
     def __init__(self, elem, channels: int, kernel: int, origin: int, max_width: int):
         Shape.cast(elem)
@@ -73,10 +77,9 @@ class ColumnGen(wiring.Component):
         self.elem, self.channels, self.kernel, self.origin = elem, channels, kernel, origin
         self.lag = -origin
         self.max_width = max_width
-        self.latency = 3 if kernel == 2 else 2
+        self.latency = 3 if kernel > 1 else 2
         self.line_buffer_bits = max_width * (kernel - 1) * channels * Shape.cast(elem).width
-        split = channels if kernel == 2 else 1
-        self.line_buffer_memories = (split, self.line_buffer_bits // max_width // split) if kernel > 1 else (0, 0)
+        self.line_buffer_memories = ((kernel - 1) * channels, Shape.cast(elem).width) if kernel > 1 else (0, 0)
         super().__init__({
             "i": In(stream.Signature(pixel_layout(elem, channels))),
             "o": Out(stream.Signature(column_layout(elem, channels, kernel))),
@@ -96,6 +99,7 @@ class ColumnGen(wiring.Component):
         last = Signal(range(maxw + d))       # W - 1 of the current frame (the column of each row's eol)
         sat = max(d, 1)
         rows = Signal(range(sat + 1))        # completed rows of this frame, saturating
+        slot = Signal(range(max(k - 1, 1)))  # row slot of the line buffer: row number mod (k - 1)
         if d:
             gcount = Signal(range(d + 1))    # ghost columns issued in this row
             grows = Signal(range(d + 1))     # number of the current ghost row (1..d)
@@ -113,9 +117,6 @@ class ColumnGen(wiring.Component):
         # ---- stage 1: position descriptor + line-buffer read
         s1_valid = pipe.reg(issue, 1, valid=True, name="s1_valid")
         s1_pix = pipe.reg(i.p.data, name="s1_pix")
-        s1_col = pipe.reg(col, name="s1_col")
-        s1_ghost_row = pipe.reg(phase == GROW, name="s1_ghost_row")
-        s1_row0 = pipe.reg(real & (rows == 0), name="s1_row0")
         ctrl0 = Signal(CTRL, name="ctrl0")
         m.d.comb += [ctrl0.first.eq(col == 0), ctrl0.ghost.eq(phase == GCOL),
                      ctrl0.out.eq((rows >= d) & (col >= d) if d else 1), ctrl0.eol.eq(eol_out),
@@ -124,10 +125,14 @@ class ColumnGen(wiring.Component):
 
         def end_of_row(frame_done):
             m.d.sync += col.eq(0)
+            if k > 2:
+                m.d.sync += slot.eq(Mux(slot == k - 2, 0, slot + 1))
             with m.If(rows != sat):
                 m.d.sync += rows.eq(rows + 1)
             with m.If(frame_done):
                 m.d.sync += [rows.eq(0), phase.eq(REAL)]
+                if k > 2:
+                    m.d.sync += slot.eq(0)
                 if d:
                     m.d.sync += [grows.eq(0), frame_end.eq(0)]
             if d:
@@ -152,50 +157,44 @@ class ColumnGen(wiring.Component):
                 with m.Else(), m.If(col == last):      # equality only: no subtractor
                     m.d.sync += [phase.eq(GCOL), gcount.eq(0)]
 
-        # ---- stage 2: the column (rows clamp(iy - jy)), line-buffer write
+        # ---- stage 2: the column (rows clamp(iy - jy)) from the registered reads of the row slots
         elem_c = array_shape(self.elem, C)
         vec = [Signal(elem_c, name=f"vec{jy}") for jy in range(k)]
         valid, ctrl = s1_valid, s1_ctrl
-        if k == 2:
-            # the word is the previous row only: each position reads the previous row's pixel and
-            # writes its own at the same address in the same cycle (read-before-write; ghost
-            # columns and ghost rows write nothing), one memory per channel (8 bits x max_width),
-            # write enable = en & ..., read enable = en. That is one block-RAM port in
-            # READBEFOREWRITE mode with its clock enable (ECP5: one 2048 x 9 DP16KD per channel)
-            # and no soft logic at its output: its data goes straight into a register. (Reading
-            # in stage 1 and writing in stage 2 needed a same-cycle forward, and yosys emulated
-            # the collision semantics with a mux after the block RAM - 5.8 ns clock-to-out on
-            # ECP5 - the critical path at fold 16.)
-            wen = Signal(name="lb_wen")
-            m.d.comb += wen.eq(en & real & i.valid)
-            s2_rd = Signal(array_shape(self.elem, C), name="s2_rd")
-            for c in range(C):
-                m.submodules[f"linebuf{c}"] = lb = Memory(shape=self.elem, depth=maxw, init=[])
-                wp, rp = lb.write_port(), lb.read_port()
-                m.d.comb += [wp.addr.eq(col), wp.en.eq(wen), wp.data.eq(i.p.data[c]),
-                             rp.en.eq(en), rp.addr.eq(col),
-                             s2_rd[c].eq(pipe.reg(rp.data, name=f"s2_rd{c}", memory_out=True))]
-            rd = [s2_rd]
-            ghost_row, row0, pix = (pipe.reg(s1_ghost_row, name="s2_ghost_row"),
-                                    pipe.reg(s1_row0, name="s2_row0"), pipe.reg(s1_pix, name="s2_pix"))
-            valid, ctrl = pipe.reg(s1_valid, 1, valid=True, name="s2_valid"), pipe.reg(s1_ctrl, name="s2_ctrl")
-        elif k > 2:
-            m.submodules.linebuf = lb = Memory(shape=array_shape(self.elem, k - 1, C),
-                                               depth=maxw, init=[])
-            wp = lb.write_port()
-            m.d.comb += wp.addr.eq(s1_col)
-            rp = lb.read_port(transparent_for=(wp,))
-            m.d.comb += [rp.en.eq(en), rp.addr.eq(col)]
-            rd, ghost_row, row0, pix = rp.data, s1_ghost_row, s1_row0, s1_pix
         if k > 1:
-            cur = Mux(ghost_row, rd[0], pix)            # ghost rows repeat the last row
-            m.d.comb += vec[0].eq(cur)
-            for jy in range(1, k):                      # row 0 fills every older row
-                m.d.comb += vec[jy].eq(Mux(row0, cur, rd[jy - 1]))
-            if k > 2:                                   # the older rows shift through the read
-                m.d.comb += wp.en.eq(en & s1_valid & ~s1_ctrl.ghost)
-                for jy in range(k - 1):
-                    m.d.comb += wp.data[jy].eq(vec[jy])
+            S = k - 1
+            # per jy, decided in stage 0: the input pixel (jy = 0 of a real row, every jy of row 0),
+            # else the slot (slot - max(jy, g)) mod S holding row clamp(iy - jy)
+            use_pix, sel = [], []
+            for jy in range(k):
+                u = Signal(name=f"use_pix{jy}")
+                m.d.comb += u.eq(real & ((rows == 0) | (jy == 0)))
+                use_pix.append(pipe.reg(pipe.reg(u, name=f"s1_use_pix{jy}"), name=f"s2_use_pix{jy}"))
+                if S > 1:
+                    eff = Mux(grows > jy, grows, jy) if d else Const(jy)
+                    diff = Signal(range(-S, S), name=f"slot_diff{jy}")
+                    v = Signal(range(S), name=f"sel{jy}")
+                    m.d.comb += [diff.eq(slot - eff), v.eq(Mux(diff < 0, diff + S, diff))]
+                    sel.append(pipe.reg(pipe.reg(v, name=f"s1_sel{jy}"), name=f"s2_sel{jy}"))
+            # one memory per (slot, channel): read and written at col in the same cycle
+            # (read-before-write), write enable en & a real input beat & (its slot | row 0), read
+            # enable en; the read data goes straight into a register (the DP16KD output register).
+            rd = [Signal(elem_c, name=f"s2_rd{sl}") for sl in range(S)]
+            for sl in range(S):
+                wen = Signal(name=f"lb_wen{sl}")
+                m.d.comb += wen.eq(en & real & i.valid & ((slot == sl) | (rows == 0)))
+                for c in range(C):
+                    name = f"linebuf{sl}_{c}" if S > 1 else f"linebuf{c}"
+                    m.submodules[name] = lb = Memory(shape=self.elem, depth=maxw, init=[])
+                    wp, rp = lb.write_port(), lb.read_port()
+                    m.d.comb += [wp.addr.eq(col), wp.en.eq(wen), wp.data.eq(i.p.data[c]),
+                                 rp.en.eq(en), rp.addr.eq(col),
+                                 rd[sl][c].eq(pipe.reg(rp.data, name=f"s2_rd{sl}_{c}", memory_out=True))]
+            pix = pipe.reg(s1_pix, name="s2_pix")
+            for jy in range(k):
+                slots = Array(rd)[sel[jy]] if S > 1 else rd[0]
+                m.d.comb += vec[jy].eq(Mux(use_pix[jy], pix, slots))
+            valid, ctrl = pipe.reg(s1_valid, 1, valid=True, name="s2_valid"), pipe.reg(s1_ctrl, name="s2_ctrl")
         else:
             m.d.comb += vec[0].eq(s1_pix)
         x = Signal(o.p.x.shape(), name="column")

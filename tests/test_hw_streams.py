@@ -128,7 +128,8 @@ def golden_windows(img, k, origin):
 SIZES = [(8, 8), (7, 13), (1, 1), (1, 9), (6, 1), (2, 2), (3, 4)]
 
 
-@pytest.mark.parametrize("k,origin", [(2, 0), (2, -1), (1, 0), (3, -1), (3, 0), (3, -2), (4, -2)])
+@pytest.mark.parametrize("k,origin", [(2, 0), (2, -1), (1, 0), (3, -1), (3, 0), (3, -2), (4, 0), (4, -2), (4, -3),
+                                     (5, -2), (5, -4)])
 def test_window_generator_replicates_edges(k, origin):
     """Back-to-back frames of different sizes (1x1, one row, one column included), max width
     reached, random stalls both sides."""
