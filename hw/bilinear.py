@@ -42,7 +42,15 @@ class Bilinear(wiring.Component):
     unsigned) at HR pixels (scale qy + r, scale qx + c), same lane order as the upsampler. A 3 x 3
     window (``WindowGen``, origin -1, so tap (jy, jx) is source q + 1 - j), then rows first (over the
     axis denominator) and columns (over D), as golden: constant weights only, no multipliers. Ends
-    in a skid buffer."""
+    in a skid buffer. Each pass takes two stages: the distinct constant products (weight x
+    source) registered, then their sums (one adder level per stage; a pass in one stage was the
+    bilinear's critical path at 142 MHz on ECP5). Latency: the window's + 4 + 1.
+
+    The ``wt * source`` products and sums are exact in their registers' widths: a product is at
+    most 255 x den (vertical) or 255 x D (horizontal)."""
+
+    #: pipeline stages between the window and the skid buffer
+    STAGES = 4
 
     def __init__(self, max_width: int, scale: int = 4):
         check_positive_int("max_width", max_width)
@@ -54,7 +62,7 @@ class Bilinear(wiring.Component):
         self.bits = bil_bits(scale)
         out = data.StructLayout({"bil": data.ArrayLayout(unsigned(self.bits), scale * scale), **FLAGS})
         self.skid = SkidBuffer(out)
-        self.latency = self.window.latency + 2 + self.skid.latency
+        self.latency = self.window.latency + self.STAGES + self.skid.latency
         self.line_buffer_bits = self.window.line_buffer_bits
         super().__init__({
             "i": In(stream.Signature(pixel_layout(unsigned(8), 1))),
@@ -72,18 +80,38 @@ class Bilinear(wiring.Component):
             return taps[(1 - dy) * 3 + (1 - dx)][0]
 
         S, den = self.scale, spec.bilinear_axis_den(self.scale)
-        # stage 1: vertical pass, axis denominator: rows[r][dx] for the three columns dx = -1, 0, 1
-        rows = [[pipe.reg(sum(wt * tap(dy, dx) for dy, wt in self.phases[r]),
-                          unsigned(spec.unsigned_bits(255 * den)), name=f"rows{r}_{dx + 1}")
+        rows_shape = unsigned(spec.unsigned_bits(255 * den))
+
+        def products(src, shape, phases, name):
+            """Stage: every distinct (source, weight) product of ``phases`` registered (one
+            constant multiply = at most one adder per stage; the sum of two is the next stage)."""
+            out = {}
+            for ph in phases:
+                for off, wt in ph:
+                    for key in src:
+                        if (key, off, wt) not in out:
+                            out[key, off, wt] = pipe.reg(wt * src[key](off), shape,
+                                                         name=f"{name}_{key}_{off + 1}_{wt}")
+            return out
+
+        # stages 1-2: vertical pass, axis denominator: rows[r][dx] for the three columns dx = -1, 0, 1
+        pv = products({dx + 1: (lambda dy, dx=dx: tap(dy, dx)) for dx in (-1, 0, 1)}, rows_shape,
+                      self.phases, "pv")
+        rows = [[pipe.reg(sum(pv[dx + 1, dy, wt] for dy, wt in self.phases[r]), rows_shape,
+                          name=f"rows{r}_{dx + 1}")
                  for dx in (-1, 0, 1)] for r in range(S)]
-        # stage 2: horizontal pass, 1/D
+        # stages 3-4: horizontal pass, 1/D
+        ph = products({r: (lambda dx, r=r: rows[r][dx + 1]) for r in range(S)}, unsigned(self.bits),
+                      self.phases, "ph")
         for r in range(S):
             for c in range(S):
-                v = sum(wt * rows[r][dx + 1] for dx, wt in self.phases[c])
+                v = sum(ph[r, dx, wt] for dx, wt in self.phases[c])
                 m.d.comb += skid.i.p.bil[r * S + c].eq(pipe.reg(v, unsigned(self.bits),
                                                                 name=f"bil{r}_{c}"))
-        m.d.comb += [skid.i.valid.eq(pipe.valid_chain(win.o.valid, 2)),
-                     skid.i.p.eol.eq(pipe.reg(pipe.reg(win.o.p.eol, 1), 1)),
-                     skid.i.p.eof.eq(pipe.reg(pipe.reg(win.o.p.eof, 1), 1))]
+        flags = [win.o.p.eol, win.o.p.eof]
+        for _ in range(self.STAGES):
+            flags = [pipe.reg(f, 1) for f in flags]
+        m.d.comb += [skid.i.valid.eq(pipe.valid_chain(win.o.valid, self.STAGES)),
+                     skid.i.p.eol.eq(flags[0]), skid.i.p.eof.eq(flags[1])]
         wiring.connect(m, skid.o, wiring.flipped(self.o))
         return m

@@ -232,7 +232,8 @@ class SkidBuffer(wiring.Component):
     its own enable ``take_dup<g>`` = ``~valid_dup<g> | o.ready`` for both its state and its
     payload: each group is a self-contained skid buffer that shares only ``i.valid``,
     ``o.ready`` and ``i.payload`` with the others (one shared enable was the critical path of an
-    IQ-Block at fold 16: ``o.ready`` → take → every copy's CE, 6.4 ns of routing)."""
+    IQ-Block at fold 16: ``o.ready`` → take → every copy's CE, 6.4 ns of routing). ``i.ready`` is
+    driven by one more copy of ``skid_valid`` with no other load."""
 
     def __init__(self, shape):
         Shape.cast(shape)
@@ -249,7 +250,16 @@ class SkidBuffer(wiring.Component):
         skid_valid = Signal()
         inp, out = Value.cast(self.i.payload), Value.cast(self.o.payload)
         take = Signal()                 # the output register advances
-        m.d.comb += [self.i.ready.eq(~skid_valid), take.eq(~self.o.valid | self.o.ready)]
+        # i.ready from its own copy of skid_valid (``skid_valid_dup0``) that drives nothing inside:
+        # placed near the upstream enables it feeds, not among this buffer's payload selects
+        # (block 1's critical path at fold 16: dpfi_skid.skid_valid -> the ROM's and DPFI's
+        # enables -> the ROM skid's payload enables, 1.2 ns logic + 5.9 ns routing)
+        ready_sv = Signal(name="skid_valid_dup0", attrs={"keep": 1})
+        m.d.comb += [self.i.ready.eq(~ready_sv), take.eq(~self.o.valid | self.o.ready)]
+        with m.If(take & skid_valid):
+            m.d.sync += ready_sv.eq(0)
+        with m.Elif(~take & self.i.valid & ~skid_valid):
+            m.d.sync += ready_sv.eq(1)
 
         def state(sv, ov, take):        # next state of (skid_valid, o.valid) into the pair sv, ov
             with m.If(take):
