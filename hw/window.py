@@ -7,7 +7,7 @@ rows per position) and ``WindowShift`` (the k-column shift register). ``WindowGe
 """
 from __future__ import annotations
 
-from amaranth import Array, Const, Module, Mux, Shape, Signal
+from amaranth import Const, Module, Mux, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -171,7 +171,7 @@ class ColumnGen(wiring.Component):
                 m.d.comb += u.eq(real & ((rows == 0) | (jy == 0)))
                 use_pix.append(pipe.reg(pipe.reg(u, name=f"s1_use_pix{jy}"), name=f"s2_use_pix{jy}"))
                 if S > 1:
-                    eff = Mux(grows > jy, grows, jy) if d else Const(jy)
+                    eff = Mux(grows > jy, grows, jy) if jy < d else Const(jy)   # grows <= d
                     diff = Signal(range(-S, S), name=f"slot_diff{jy}")
                     v = Signal(range(S), name=f"sel{jy}")
                     m.d.comb += [diff.eq(slot - eff), v.eq(Mux(diff < 0, diff + S, diff))]
@@ -192,7 +192,9 @@ class ColumnGen(wiring.Component):
                                  rd[sl][c].eq(pipe.reg(rp.data, name=f"s2_rd{sl}_{c}", memory_out=True))]
             pix = pipe.reg(s1_pix, name="s2_pix")
             for jy in range(k):
-                slots = Array(rd)[sel[jy]] if S > 1 else rd[0]
+                slots = rd[0]
+                for sl in range(1, S):                 # a plain mux chain (an Array index emits a
+                    slots = Mux(sel[jy] == sl, rd[sl], slots)   # casez Verilator flags as overlapping)
                 m.d.comb += vec[jy].eq(Mux(use_pix[jy], pix, slots))
             valid, ctrl = pipe.reg(s1_valid, 1, valid=True, name="s2_valid"), pipe.reg(s1_ctrl, name="s2_ctrl")
         else:
