@@ -187,9 +187,10 @@ class ColumnGen(wiring.Component):
                     name = f"linebuf{sl}_{c}" if S > 1 else f"linebuf{c}"
                     m.submodules[name] = lb = Memory(shape=self.elem, depth=maxw, init=[])
                     wp, rp = lb.write_port(), lb.read_port()
+                    rdata = Signal(self.elem, name=f"lb_rdata{sl}_{c}")   # a stable, unique port name
                     m.d.comb += [wp.addr.eq(col), wp.en.eq(wen), wp.data.eq(i.p.data[c]),
-                                 rp.en.eq(en), rp.addr.eq(col),
-                                 rd[sl][c].eq(pipe.reg(rp.data, name=f"s2_rd{sl}_{c}", memory_out=True))]
+                                 rp.en.eq(en), rp.addr.eq(col), rdata.eq(rp.data),
+                                 rd[sl][c].eq(pipe.reg(rdata, name=f"s2_rd{sl}_{c}", memory_out=True))]
             pix = pipe.reg(s1_pix, name="s2_pix")
             for jy in range(k):
                 slots = rd[0]
