@@ -44,7 +44,7 @@ class Bilinear(wiring.Component):
     axis denominator) and columns (over D), as golden: constant weights only, no multipliers. Ends
     in a skid buffer. Each pass takes two stages: the distinct constant products (weight x
     source) registered, then their sums (one adder level per stage; a pass in one stage was the
-    bilinear's critical path at 142 MHz on ECP5). Latency: the window's + 4 + 1.
+    bilinear's critical path at 142 MHz on ECP5). Latency: the window's + ``STAGES`` + the skid's 1.
 
     The ``wt * source`` products and sums are exact in their registers' widths: a product is at
     most 255 x den (vertical) or 255 x D (horizontal)."""
