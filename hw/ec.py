@@ -173,10 +173,9 @@ class EC(wiring.Component):
         self.col_deserializer = Deserializer(q_fields, k * c_in, fold, col_side) if folded_nuqd else None
         self.win_serializer = Serializer(q_fields, self.lanes, fold, side) if folded_rom else None
         # registered-ready cuts of the stall-all chain (each component's enable is combinational
-        # in the next one's ready): after the window generator, after the window shift, after
-        # DPFI, so no enable net spans more than four components. Without them the whole-design
-        # critical path at fold 16 was one IQ-Block's ready chain (skid -> ... -> columns:
-        # 2.2 ns logic + 13.5 ns routing, 63.7 MHz).
+        # in the next one's ready): a skid buffer after every pipelined component (here and
+        # below). Without any, the whole-design critical path at fold 16 was one IQ-Block's ready
+        # chain (skid -> ... -> columns: 2.2 ns logic + 13.5 ns routing, 63.7 MHz).
         self.col_skid = SkidBuffer(self.columns.o.p.shape())
         self.win_skid = SkidBuffer(self.shift.o.p.shape())
         self.dpfi_skid = SkidBuffer(self.dpfi.o.p.shape())
@@ -186,13 +185,25 @@ class EC(wiring.Component):
         # routing, 118.7 MHz): a skid buffer after each serializer (narrow: one sub-beat wide)
         self.nuqd_skid = SkidBuffer(self.col_serializer.o.p.shape()) if folded_nuqd else None
         self.rom_skid = SkidBuffer(self.win_serializer.o.p.shape()) if folded_rom else None
+        # and after every other pipelined component, so that each component's stall enable is
+        # one gate of a register of the next one (``~o.valid | o.ready``, o.ready a skid buffer's
+        # registered ready), never a chain through several components' enables: the whole
+        # design's critical path at fold 16 (91.4 MHz) was such a chain, block 4's window skid
+        # ready -> window shift enable -> column deserializer enable -> its clock enables
+        # (1.0 ns logic + 9.95 ns routing across the die)
+        self.nuqd_out_skid = SkidBuffer(self.nuqd.o.p.shape())
+        self.deser_skid = SkidBuffer(self.col_deserializer.o.p.shape()) if folded_nuqd else None
+        self.rom_out_skid = SkidBuffer(self.rom.o.p.shape())
+        self.acc_skid = SkidBuffer(self.accumulate.o.p.shape())
         #: cycles per output pixel (one pixel per cycle unfolded); a column takes nuqd.sub_beats
         self.sub_beats = max(self.nuqd.sub_beats, self.rom.sub_beats)
         parts = {"columns": self.columns, "col_skid": self.col_skid, "col_serializer": self.col_serializer,
-                 "nuqd_skid": self.nuqd_skid, "nuqd": self.nuqd, "col_deserializer": self.col_deserializer,
+                 "nuqd_skid": self.nuqd_skid, "nuqd": self.nuqd, "nuqd_out_skid": self.nuqd_out_skid,
+                 "col_deserializer": self.col_deserializer, "deser_skid": self.deser_skid,
                  "shift": self.shift, "win_skid": self.win_skid, "win_serializer": self.win_serializer,
-                 "rom_skid": self.rom_skid, "rom": self.rom,
-                 "dpfi": self.dpfi, "dpfi_skid": self.dpfi_skid, "accumulate": self.accumulate}
+                 "rom_skid": self.rom_skid, "rom": self.rom, "rom_out_skid": self.rom_out_skid,
+                 "dpfi": self.dpfi, "dpfi_skid": self.dpfi_skid, "accumulate": self.accumulate,
+                 "acc_skid": self.acc_skid}
         self.parts = {k_: p for k_, p in parts.items() if p is not None}
         self.latency = sum(p.latency for p in self.parts.values())
         self.lag = self.columns.lag
@@ -214,13 +225,15 @@ class EC(wiring.Component):
         wiring.connect(m, self.shift.o, self.win_skid.i)
         cg, sh_i, sh_o = self.col_skid, self.shift.i, self.win_skid.o   # the shift, seen through its skid
         # folded: column -> serializer -> NUQD -> deserializer -> shift; window -> serializer -> ROM
-        nuqd_i, nuqd_o, rom_i = nuqd.i, nuqd.o, rom.i
+        wiring.connect(m, nuqd.o, self.nuqd_out_skid.i)
+        nuqd_i, nuqd_o, rom_i = nuqd.i, self.nuqd_out_skid.o, rom.i
         if self.col_serializer is not None:
             ser, deser = self.col_serializer, self.col_deserializer
             wiring.connect(m, ser.o, self.nuqd_skid.i)
             wiring.connect(m, self.nuqd_skid.o, nuqd.i)
-            wiring.connect(m, nuqd.o, deser.i)
-            nuqd_i, nuqd_o = ser.i, deser.o
+            wiring.connect(m, self.nuqd_out_skid.o, deser.i)
+            wiring.connect(m, deser.o, self.deser_skid.i)
+            nuqd_i, nuqd_o = ser.i, self.deser_skid.o
         if self.win_serializer is not None:
             wiring.connect(m, self.win_serializer.o, self.rom_skid.i)
             wiring.connect(m, self.rom_skid.o, rom.i)
@@ -248,8 +261,10 @@ class EC(wiring.Component):
         res_out = [rom_i.p.side.residual.eq(cols[d].residual)] if self.residual else []
         stream_map(m, sh_o, rom_i, rom_i.p.side.eol.eq(sh_o.p.eol), rom_i.p.side.eof.eq(sh_o.p.eof),
                    *res_out)
-        wiring.connect(m, rom.o, self.dpfi.i)
+        wiring.connect(m, rom.o, self.rom_out_skid.i)
+        wiring.connect(m, self.rom_out_skid.o, self.dpfi.i)
         wiring.connect(m, self.dpfi.o, self.dpfi_skid.i)
         wiring.connect(m, self.dpfi_skid.o, self.accumulate.i)
-        wiring.connect(m, self.accumulate.o, wiring.flipped(self.o))
+        wiring.connect(m, self.accumulate.o, self.acc_skid.i)
+        wiring.connect(m, self.acc_skid.o, wiring.flipped(self.o))
         return m

@@ -124,15 +124,14 @@ class Upsampler(wiring.Component):
     """The upsampler (``golden.iqlut.upsampler``): the EC of the last layer, scale^2 = 16 output
     channels, no shift or clamp here (the shift is applied in ``Combine``). Output channel
     r * 4 + c is HR pixel (4y + r, 4x + c) of LR pixel (y, x): the pixel shuffle is this lane
-    order, no logic. Ends in a skid buffer."""
+    order, no logic. Ends in the EC's skid buffer (registered ready)."""
 
     def __init__(self, model: Model, max_width: int, *, rom_ports: str = "dual", fold: int = 1):
         cfg = model.config
         n = len(cfg.blocks)
         self.ec = EC(model, n, max_width, rom_ports=rom_ports, fold=fold)
         out = acc_layout(cfg.upsampler.c_out, model.widths[n].acc_bits, data.StructLayout(FLAGS))
-        self.skid = SkidBuffer(out)
-        self.latency = self.ec.latency + self.skid.latency
+        self.latency = self.ec.latency
         super().__init__({
             "i": In(stream.Signature(pixel_layout(signed(cfg.act_bits), cfg.upsampler.c_in))),
             "o": Out(stream.Signature(out)),
@@ -140,8 +139,7 @@ class Upsampler(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.ec, m.submodules.skid = self.ec, self.skid
+        m.submodules.ec = self.ec
         wiring.connect(m, wiring.flipped(self.i), self.ec.i)
-        wiring.connect(m, self.ec.o, self.skid.i)
-        wiring.connect(m, self.skid.o, wiring.flipped(self.o))
+        wiring.connect(m, self.ec.o, wiring.flipped(self.o))
         return m
