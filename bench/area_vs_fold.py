@@ -63,7 +63,7 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def measure(model, folds, skip: set, redo: bool, max_width: int) -> dict:
+def measure(model, folds, skip: set, redo: bool, max_width: int, seeds=(1,)) -> dict:
     from hw import synth as hs
     from hw.build import build, top_name
     from hw.report import design_report
@@ -91,9 +91,10 @@ def measure(model, folds, skip: set, redo: bool, max_width: int) -> dict:
         if "pnr" not in skip and (redo or "pnr" not in row):
             _log(f"fold {fold}: place and route of the largest IQ-Block")
             p = hs.pnr_ecp5(IQLUT(model, max_width=max_width, fold=fold), top, progress=_log,
-                            keep_log=REPO / "runs" / f"pnr_{model.name}_fold{fold}_block.nextpnr.log")
+                            keep_log=REPO / "runs" / f"pnr_{model.name}_fold{fold}_block.nextpnr.log",
+                            seeds=seeds)
             row["pnr"] = {k: p[k] for k in ("block", "device", "fmax_mhz_min", "critical_path",
-                                            "seconds", "tool", "mode", "seed")}
+                                            "seconds", "tool", "mode", "seed", "fmax_by_seed") if k in p}
             row["pnr"]["commit"] = _commit()
             _save(data)
         if "gates" not in skip and (redo or "gates" not in row):
@@ -179,7 +180,7 @@ def _commit() -> str:
         return "unknown"
 
 
-def whole(model, fold: int, max_width: int) -> dict:
+def whole(model, fold: int, max_width: int, seeds=(1,)) -> dict:
     """The whole design (``IQLUT``) at ``fold`` in one synth_ecp5 run, placed and routed out of
     context with nextpnr-ecp5 -> results/pnr_<model>_fold<F>.json."""
     from golden.fileutil import atomic_open
@@ -189,7 +190,7 @@ def whole(model, fold: int, max_width: int) -> dict:
     core = IQLUT(model, max_width=max_width, fold=fold)
     _log(f"fold {fold}: the whole design through synth_ecp5 and nextpnr-ecp5")
     p = hs.pnr_ecp5(core, top_name(model.name), instance="core", progress=_log,
-                    keep_log=REPO / "runs" / f"pnr_{model.name}_fold{fold}.nextpnr.log")
+                    keep_log=REPO / "runs" / f"pnr_{model.name}_fold{fold}.nextpnr.log", seeds=seeds)
     rate = lr_rate(core, p["fmax_mhz_min"])
     out = {"model": model.name, "fold": fold, "max_width": max_width, "commit": _commit(),
            "cycles_per_lr_pixel": core.cycles_per_pixel, **p,
@@ -215,6 +216,9 @@ def main(argv=None) -> int:
     ap.add_argument("--table", action="store_true", help="only print the table and redraw the plot")
     ap.add_argument("--whole", type=int, choices=FOLDS, metavar="F",
                     help="place and route the whole design at fold F (LFE5U-85F, out of context)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1], metavar="SEED",
+                    help="nextpnr placer seeds (one run each on the same netlist; the median "
+                         "Fmax is reported, every seed's listed)")
     args = ap.parse_args(argv)
     skip = {s for s in args.skip.split(",") if s}
     if skip - {"pnr", "gates"}:
@@ -229,10 +233,10 @@ def main(argv=None) -> int:
                 hs.require_tool("nextpnr-ecp5")
         model = load_model(args.model)
         if args.whole:
-            whole(model, args.whole, args.max_width)
+            whole(model, args.whole, args.max_width, args.seeds)
             return 0
         data = json.loads(RESULTS.read_text()) if args.table else \
-            measure(model, args.folds, skip, args.redo, args.max_width)
+            measure(model, args.folds, skip, args.redo, args.max_width, args.seeds)
     except (hs.ToolMissing, ModelFileError, FileNotFoundError) as e:
         print(f"area_vs_fold: error: {e}", file=sys.stderr)
         return 2

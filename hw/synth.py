@@ -590,7 +590,7 @@ def choose_device(res: dict) -> tuple[str, str] | None:
 
 def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None = None,
              progress=None, instance: str | None = None, keep_log: Path | None = None,
-             absorb: bool = True) -> dict:
+             absorb: bool = True, seeds=(PNR_SEED,)) -> dict:
     """Place and route the largest IQ-Block (``biggest_block``) of ``core`` alone, out of context,
     on the smallest LFE5U it fits (``choose_device``), with nextpnr-ecp5. ``instance``: another
     component of ``components(core)`` instead, or ``"core"`` for the whole design in one
@@ -604,7 +604,15 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
     ``absorb_dsp_registers``; what a vendor flow does itself; ``resources["ff"]`` counts the
     flip-flops left). Returns {tool, block, kind, device, package, mode, seed, target_mhz,
     fmax_mhz: {clock: MHz}, fmax_mhz_min, utilisation, lut4, dff, resources, absorbed: {dp16kd,
-    mult18x18d} or None, seconds, synth_seconds, peak_child_mb}."""
+    mult18x18d} or None, seconds, synth_seconds, peak_child_mb}.
+
+    ``seeds``: nextpnr runs on the one netlist, one per placer seed (its Fmax varies by about
+    +-10 % from seed to seed on one component). The result is that of the run with the median
+    Fmax (the lower middle one for an even count: ``seed``, critical path, utilisation, log),
+    plus ``fmax_by_seed`` {seed: MHz} when more than one seed ran; ``seconds`` sums them all."""
+    seeds = tuple(seeds)
+    if not seeds or any(not isinstance(s, int) or isinstance(s, bool) for s in seeds):
+        raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}")
     require_tool("yosys")
     pnr_name, pnr_exe = require_tool("nextpnr-ecp5")
     inst = instance or f"block{biggest_block(core)}"
@@ -648,22 +656,33 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
         # relative names, run in the netlist's directory: yowasp-nextpnr (WebAssembly) sees only
         # its working directory
         run_dir = netlist.parent
-        log = run_dir / f"{mod}.nextpnr.log"
         t1 = time.monotonic()
-        try:
-            _run([pnr_exe, f"--{flag}", "--package", ECP5_PACKAGE, "--json", netlist.name,
-                  "--out-of-context", "--freq", f"{PNR_TARGET_MHZ:g}", "--seed", str(PNR_SEED),
-                  "--threads", "1", "--timing-allow-fail", "--log", log.name, "--quiet"],
-                 run_dir, f"nextpnr-ecp5 ({inst} on {device})")
-        finally:
-            if keep_log is not None and log.exists():
-                Path(keep_log).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(log, keep_log)
-        parsed = parse_nextpnr_log(log.read_text())
+        runs = []                       # (Fmax, seed, parsed log, log path)
+        for seed in seeds:
+            log = run_dir / f"{mod}.seed{seed}.nextpnr.log"
+            try:
+                _run([pnr_exe, f"--{flag}", "--package", ECP5_PACKAGE, "--json", netlist.name,
+                      "--out-of-context", "--freq", f"{PNR_TARGET_MHZ:g}", "--seed", str(seed),
+                      "--threads", "1", "--timing-allow-fail", "--log", log.name, "--quiet"],
+                     run_dir, f"nextpnr-ecp5 ({inst} on {device}, seed {seed})")
+            except ToolError:
+                if keep_log is not None and log.exists():
+                    Path(keep_log).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(log, keep_log)
+                raise
+            parsed = parse_nextpnr_log(log.read_text())
+            runs.append((min(parsed["fmax_mhz"].values()), seed, parsed, log))
+            if progress and len(seeds) > 1:
+                progress(f"nextpnr {inst} seed {seed}: {runs[-1][0]} MHz")
+        fmax, seed, parsed, log = sorted(runs)[(len(runs) - 1) // 2]
+        if keep_log is not None:
+            Path(keep_log).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log, keep_log)
+    by_seed = {"fmax_by_seed": {str(s): f for f, s, _, _ in runs}} if len(runs) > 1 else {}
     return {"tool": _describe(pnr_name, pnr_exe, "--version"), "block": inst, "kind": type(comp).__name__,
             "device": device, "package": ECP5_PACKAGE,
-            "mode": "out of context (no IO buffers, block ports unconstrained)", "seed": PNR_SEED,
-            **parsed, "fmax_mhz_min": min(parsed["fmax_mhz"].values()), "resources": res,
+            "mode": "out of context (no IO buffers, block ports unconstrained)", "seed": seed,
+            **parsed, "fmax_mhz_min": fmax, **by_seed, "resources": res,
             "absorbed": absorbed,
             "synth_script": ECP5_SUMMARY, "synth_seconds": synth_s,
             "seconds": round(time.monotonic() - t1, 1), "peak_child_mb": _peak_child_mb()}

@@ -186,6 +186,24 @@ def test_pnr_reports_fmax(tiny_build):
     assert "place and route" in printed and "LFE5U-25F" in printed
 
 
+def test_pnr_seeds_median(tmp_path):
+    """Several nextpnr seeds on one netlist: the result is the median run's, every seed's Fmax
+    listed; bad seeds are a ValueError before any tool runs."""
+    core = IQLUT(tiny_model(), max_width=8)
+    for bad in ((), [1.5], (True,), "1"):
+        with pytest.raises(ValueError, match="seeds"):
+            hs.pnr_ecp5(core, "tiny", instance="block1", seeds=bad)
+    if hs.find_tool("yosys") is None or hs.find_tool("nextpnr-ecp5") is None:
+        pytest.skip("no yosys / nextpnr-ecp5 (pip install 'iqlut-hw[synth]')")
+    p = hs.pnr_ecp5(core, "tiny", instance="block1", seeds=(1, 2, 3), keep_log=tmp_path / "l.log")
+    by = p["fmax_by_seed"]
+    assert sorted(by) == ["1", "2", "3"] and all(1 < f < 1000 for f in by.values())
+    assert p["fmax_mhz_min"] == sorted(by.values())[1] == by[str(p["seed"])]
+    assert "Max frequency for clock" in (tmp_path / "l.log").read_text()
+    one = hs.pnr_ecp5(core, "tiny", instance="block1", seeds=[p["seed"]])
+    assert "fmax_by_seed" not in one and one["fmax_mhz_min"] == p["fmax_mhz_min"]   # deterministic
+
+
 # ------------------------------------------------------------------ DP16KD output registers
 
 @pytest.fixture(scope="module")
