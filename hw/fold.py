@@ -67,79 +67,34 @@ def _setup(obj, fields: dict, lanes: int, fold: int, side, what: str):
 class Serializer(wiring.Component):
     """One beat of ``lanes`` lanes (``fields``: {name: element shape}, each an array of
     ``lanes``) -> S sub-beats of P lanes (``fold_plan``), back to back, sub-beat number in
-    ``side.sub``. Padding lanes are zero. Latency 1.
-
-    **Double buffer.** Two whole-beat buffers: the input is written into buffer ``wr`` when it is
-    free, the output reads sub-beat ``sub`` of buffer ``rd`` through a multiplexer, and the last
-    sub-beat taken frees it. So ``i.ready`` = buffer ``wr`` free is a function of flip-flops only
-    (a registered-ready cut, as a ``SkidBuffer``), and a buffer's load enable is ``i.valid`` and
-    flip-flops only: the wide buffers never wait for the downstream ``ready``. (A skid buffer in
-    front of a serializer that held its input beat until the last sub-beat made the skid's
-    output-register enable ``o.ready & last``: the upsampler's critical path at fold 16, 1.2 ns
-    logic + 7.0 ns routing into the 418-bit window buffer. A shift-register serializer made the
-    load enable of its buffer combinational in the next component's stall enable: IQ-Block 1's.)
-    One pixel per S cycles at full rate; the same flip-flops as a skid buffer and a multiplexer
-    of 2 S inputs per output bit.
-
-    Fan-out: the payload is cut into groups of at most ``Pipe.FANOUT`` bits; each group of each
-    buffer loads under its own copies of ``wr`` and of the buffer's ``full`` flag, and each group
-    of output bits selects with its own copies of ``rd`` and ``sub`` (same value under the same
-    condition as the originals; ``keep``, see ``hw.synth``)."""
+    ``side.sub``. No buffer: sub-beat ``sub`` is a multiplexer over the input beat, which holds
+    until it is taken with the last sub-beat (Amaranth's stream rule), so ``o.valid`` is
+    ``i.valid`` and ``i.ready`` is ``o.ready`` at the last sub-beat. Padding lanes are zero.
+    Latency 0: put a ``SkidBuffer`` before it (the next beat ready at once: one pixel per S
+    cycles) and one after it (registers the sub-beat; cuts the ready path). A shift-register
+    serializer loaded from the input made the load enable of its whole-window buffer (648 bits at
+    fold 16) combinational in the next component's stall enable: IQ-Block 1's critical path."""
 
     def __init__(self, fields: dict, lanes: int, fold: int, side=0):
         wide, narrow = _setup(self, fields, lanes, fold, side, "serialize")
-        self.latency = 1
+        self.latency = 0
         super().__init__({"i": In(stream.Signature(wide)), "o": Out(stream.Signature(narrow))})
 
     def elaborate(self, platform):
         m = Module()
         P, S = self.per, self.sub_beats
         i, o = self.i, self.o
-        width = Shape.cast(i.p.shape()).width
-        take_in = Signal()              # an input beat is written this cycle
-        take_out = Signal()             # a sub-beat leaves this cycle
-        last = Signal()                 # registered sub == S - 1
-        step = Signal()                 # the last sub-beat leaves: free buffer rd
-
-        def state_copy(g):
-            """(full0, full1, wr) flip-flops of group g (g = 0: the originals)."""
-            attrs = {"keep": 1} if g else {}
-            sfx = f"_dup{g}" if g else ""
-            full = [Signal(name=f"full{b}{sfx}", attrs=attrs) for b in range(2)]
-            wr = Signal(name=f"wr{sfx}", attrs=attrs)
-            with m.If(take_in):
-                m.d.sync += wr.eq(~wr)
-            for b in range(2):
-                with m.If(take_in & (wr == b)):
-                    m.d.sync += full[b].eq(1)
-                with m.Elif(step & (rd == b)):
-                    m.d.sync += full[b].eq(0)
-            return full, wr
-
-        rd = Signal()
-        full, wr = state_copy(0)
-        m.d.comb += [i.ready.eq(Mux(wr, ~full[1], ~full[0])), take_in.eq(i.valid & i.ready),
-                     o.valid.eq(Mux(rd, full[1], full[0])), take_out.eq(o.valid & o.ready),
-                     step.eq(take_out & last)]
         sub = Signal(range(S))
-        with m.If(take_out):
-            m.d.sync += [sub.eq(Mux(last, 0, sub + 1)), last.eq(sub == S - 2)]
-        with m.If(step):
-            m.d.sync += rd.eq(~rd)
-        # the two buffers, loaded in groups of Pipe.FANOUT bits
-        bufs = [Signal(width, name=f"buf{b}", reset_less=True) for b in range(2)]
-        inp = i.p.as_value()
-        for g, lo in enumerate(range(0, width, Pipe.FANOUT)):
-            hi = min(lo + Pipe.FANOUT, width)
-            full_g, wr_g = (full, wr) if g == 0 else state_copy(g)
-            for b in range(2):
-                with m.If(i.valid & (wr_g == b) & ~full_g[b]):
-                    m.d.sync += bufs[b][lo:hi].eq(inp[lo:hi])
-        views = [data.View(i.p.shape(), bufs[b]) for b in range(2)]
-        m.d.comb += o.p.side.sub.eq(sub)
+        last = Signal()                 # registered sub == S - 1
+        m.d.comb += [o.valid.eq(i.valid), i.ready.eq(o.ready & last), o.p.side.sub.eq(sub)]
         if Shape.cast(self.side).width:
-            m.d.comb += o.p.side.inner.eq(Mux(rd, views[1].side, views[0].side))
-        # the multiplexer of each group of output bits selects with its own copies of rd, sub
+            m.d.comb += o.p.side.inner.eq(i.p.side)
+        with m.If(o.valid & o.ready):
+            m.d.sync += [sub.eq(Mux(last, 0, sub + 1)), last.eq(sub == S - 2)]
+        # the multiplexer of each group of Pipe.FANOUT output bits is selected by its own copy of
+        # ``sub`` (``sub_dup<g>``, same value under the same enable, kept apart by hw.synth): one
+        # ``sub`` net into every output bit's multiplexer was the upsampler's critical path at
+        # fold 16 (1.8 ns logic + 5.3 ns routing into the next skid buffer)
         n = 0
         for name, elem in self.fields.items():
             w = Shape.cast(elem).width
@@ -147,24 +102,18 @@ class Serializer(wiring.Component):
             for lo in range(0, len(out), Pipe.FANOUT):
                 hi = min(lo + Pipe.FANOUT, len(out))
                 if n == 0:
-                    sel, rsel = sub, rd
+                    sel = sub
                 else:
                     sel = Signal(range(S), name=f"sub_dup{n}", attrs={"keep": 1})
-                    rsel = Signal(name=f"rd_dup{n}", attrs={"keep": 1})
-                    with m.If(take_out):
+                    with m.If(o.valid & o.ready):
                         m.d.sync += sel.eq(Mux(last, 0, sub + 1))
-                    with m.If(step):
-                        m.d.sync += rsel.eq(~rsel)
                 n += 1
-                for b in (1, 0):
-                    src_all = views[b][name].as_value()
-                    with (m.If(rsel) if b else m.Else()):
-                        with m.Switch(sel):
-                            for s in range(S):
-                                with m.Case(s):
-                                    src = src_all[s * P * w:min((s + 1) * P, self.lanes) * w]
-                                    # output bits lo..hi of this sub-beat (padding lanes: zero)
-                                    m.d.comb += out[lo:hi].eq(src[lo:hi] if lo < len(src) else 0)
+                with m.Switch(sel):
+                    for s in range(S):
+                        with m.Case(s):
+                            src = i.p[name].as_value()[s * P * w:min((s + 1) * P, self.lanes) * w]
+                            # output bits lo..hi of this sub-beat (padding lanes: zero)
+                            m.d.comb += out[lo:hi].eq(src[lo:hi] if lo < len(src) else 0)
         return m
 
 
