@@ -176,8 +176,9 @@ class EC(wiring.Component):
         # in the next one's ready): a skid buffer after every pipelined component (here and
         # below). Without any, the whole-design critical path at fold 16 was one IQ-Block's ready
         # chain (skid -> ... -> columns: 2.2 ns logic + 13.5 ns routing, 63.7 MHz).
-        self.col_skid = SkidBuffer(self.columns.o.p.shape())
-        self.win_skid = SkidBuffer(self.shift.o.p.shape())
+        # (folded: the serializers' hold registers are these cuts)
+        self.col_skid = SkidBuffer(self.columns.o.p.shape()) if not folded_nuqd else None
+        self.win_skid = SkidBuffer(self.shift.o.p.shape()) if not folded_rom else None
         self.dpfi_skid = SkidBuffer(self.dpfi.o.p.shape())
         # folded: a serializer's buffer load enable would be combinational in the next
         # component's stall enable (at fold 16 IQ-Block 1's critical path: DPFI valid -> DPFI en ->
@@ -221,9 +222,13 @@ class EC(wiring.Component):
         cg, nuqd, rom = self.columns, self.nuqd, self.rom
         k, c_in, d = self.layer.kernel, self.layer.c_in, self.lag
         wiring.connect(m, wiring.flipped(self.i), cg.i)
-        wiring.connect(m, cg.o, self.col_skid.i)
-        wiring.connect(m, self.shift.o, self.win_skid.i)
-        cg, sh_i, sh_o = self.col_skid, self.shift.i, self.win_skid.o   # the shift, seen through its skid
+        sh_i, sh_o = self.shift.i, self.shift.o
+        if self.col_skid is not None:       # the columns and the shift seen through their skids
+            wiring.connect(m, cg.o, self.col_skid.i)
+            cg = self.col_skid
+        if self.win_skid is not None:
+            wiring.connect(m, self.shift.o, self.win_skid.i)
+            sh_o = self.win_skid.o
         # folded: column -> serializer -> NUQD -> deserializer -> shift; window -> serializer -> ROM
         wiring.connect(m, nuqd.o, self.nuqd_out_skid.i)
         nuqd_i, nuqd_o, rom_i = nuqd.i, self.nuqd_out_skid.o, rom.i

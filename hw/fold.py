@@ -67,51 +67,103 @@ def _setup(obj, fields: dict, lanes: int, fold: int, side, what: str):
 class Serializer(wiring.Component):
     """One beat of ``lanes`` lanes (``fields``: {name: element shape}, each an array of
     ``lanes``) -> S sub-beats of P lanes (``fold_plan``), back to back, sub-beat number in
-    ``side.sub``. No buffer: sub-beat ``sub`` is a multiplexer over the input beat, which holds
-    until it is taken with the last sub-beat (Amaranth's stream rule), so ``o.valid`` is
-    ``i.valid`` and ``i.ready`` is ``o.ready`` at the last sub-beat. Padding lanes are zero.
-    Latency 0: put a ``SkidBuffer`` before it (the next beat ready at once: one pixel per S
-    cycles) and one after it (registers the sub-beat; cuts the ready path). A shift-register
-    serializer loaded from the input made the load enable of its whole-window buffer (648 bits at
-    fold 16) combinational in the next component's stall enable: IQ-Block 1's critical path."""
+    ``side.sub``. Padding lanes are zero. Latency 2.
+
+    **Hold register, then serialize register.** The input beat is written into the hold
+    register ``A`` when it is free (``i.ready = ~full_a``, a flip-flop: a registered-ready cut, as
+    a ``SkidBuffer``); ``A`` moves into the serialize register ``B`` when ``B`` is empty or its
+    last sub-beat is being taken; the output is sub-beat ``sub`` of ``B`` through an S-input
+    multiplexer. So ``A``'s load enable is ``i.valid`` and flip-flops, and ``B``'s is one gate of
+    flip-flops and the downstream ``o.ready`` (``full_a & (~full_b | o.ready & last)``): no enable
+    passes through another component's logic. One pixel per S cycles at full rate (S >= 2: ``A``
+    is refilled while ``B`` serializes). (A skid buffer in front of a serializer that held its
+    input until the last sub-beat made the skid's output-register enable ``o.ready & last`` plus
+    the skid's own logic: the upsampler's critical path at fold 16, 1.2 ns logic + 7.0 ns routing
+    into the 418-bit window buffer. A two-buffer ping-pong, written and read alternately, had the
+    same timing property but a 2 S-input multiplexer per output bit: +1,100 LUT4-eq. per IQ-Block,
+    +15,800 in the whole design at fold 16.) The flip-flops of a skid buffer, no bypass
+    multiplexer.
+
+    Fan-out: the payload is cut into groups of at most ``Pipe.FANOUT`` bits; each group of ``A``
+    and ``B`` loads under its own copies of ``full_a``, ``full_b`` and ``last`` (``*_dup<g>``), and
+    each group of output bits selects with its own copy of ``sub`` (same value under the same
+    condition as the originals; ``keep``, see ``hw.synth``)."""
 
     def __init__(self, fields: dict, lanes: int, fold: int, side=0):
         wide, narrow = _setup(self, fields, lanes, fold, side, "serialize")
-        self.latency = 0
+        self.latency = 2
         super().__init__({"i": In(stream.Signature(wide)), "o": Out(stream.Signature(narrow))})
 
     def elaborate(self, platform):
         m = Module()
         P, S = self.per, self.sub_beats
         i, o = self.i, self.o
+        width = Shape.cast(i.p.shape()).width
         sub = Signal(range(S))
-        last = Signal()                 # registered sub == S - 1
-        m.d.comb += [o.valid.eq(i.valid), i.ready.eq(o.ready & last), o.p.side.sub.eq(sub)]
+
+        def state_copy(g):
+            """The (full_a, full_b, last) flip-flops of group g (g = 0: the originals, which drive
+            the handshake) and the (A load, B load) enables they make."""
+            attrs = {"keep": 1} if g else {}
+            sfx = f"_dup{g}" if g else ""
+            full_a = Signal(name=f"full_a{sfx}", attrs=attrs)
+            full_b = Signal(name=f"full_b{sfx}", attrs=attrs)
+            last = Signal(name=f"last{sfx}", attrs=attrs)     # registered sub == S - 1
+            load_a = Signal(name=f"load_a{sfx}")
+            load_b = Signal(name=f"load_b{sfx}")
+            done = o.ready & last                             # B's last sub-beat leaves (B full)
+            m.d.comb += [load_a.eq(i.valid & ~full_a), load_b.eq(full_a & (~full_b | done))]
+            with m.If(load_a):
+                m.d.sync += full_a.eq(1)
+            with m.Elif(load_b):
+                m.d.sync += full_a.eq(0)
+            with m.If(load_b):
+                m.d.sync += full_b.eq(1)
+            with m.Elif(full_b & done):
+                m.d.sync += full_b.eq(0)
+            with m.If(full_b & o.ready):
+                m.d.sync += last.eq(~last & (sub == S - 2))
+            return full_a, full_b, last, load_a, load_b
+
+        full_a, full_b, last, load_a0, load_b0 = state_copy(0)
+        take_out = Signal()
+        m.d.comb += [i.ready.eq(~full_a), o.valid.eq(full_b), take_out.eq(full_b & o.ready)]
+        with m.If(take_out):
+            m.d.sync += sub.eq(Mux(last, 0, sub + 1))
+        # A and B, loaded in groups of Pipe.FANOUT bits
+        buf_a = Signal(width, name="buf_a", reset_less=True)
+        buf_b = Signal(width, name="buf_b", reset_less=True)
+        inp = i.p.as_value()
+        for g, lo in enumerate(range(0, width, Pipe.FANOUT)):
+            hi = min(lo + Pipe.FANOUT, width)
+            load_a, load_b = state_copy(g)[3:] if g else (load_a0, load_b0)
+            with m.If(load_a):
+                m.d.sync += buf_a[lo:hi].eq(inp[lo:hi])
+            with m.If(load_b):
+                m.d.sync += buf_b[lo:hi].eq(buf_a[lo:hi])
+        view = data.View(i.p.shape(), buf_b)
+        m.d.comb += o.p.side.sub.eq(sub)
         if Shape.cast(self.side).width:
-            m.d.comb += o.p.side.inner.eq(i.p.side)
-        with m.If(o.valid & o.ready):
-            m.d.sync += [sub.eq(Mux(last, 0, sub + 1)), last.eq(sub == S - 2)]
-        # the multiplexer of each group of Pipe.FANOUT output bits is selected by its own copy of
-        # ``sub`` (``sub_dup<g>``, same value under the same enable, kept apart by hw.synth): one
-        # ``sub`` net into every output bit's multiplexer was the upsampler's critical path at
-        # fold 16 (1.8 ns logic + 5.3 ns routing into the next skid buffer)
+            m.d.comb += o.p.side.inner.eq(view.side)
+        # the multiplexer of each group of output bits selects with its own copy of sub
         n = 0
         for name, elem in self.fields.items():
             w = Shape.cast(elem).width
             out = o.p[name].as_value()
+            src_all = view[name].as_value()
             for lo in range(0, len(out), Pipe.FANOUT):
                 hi = min(lo + Pipe.FANOUT, len(out))
                 if n == 0:
                     sel = sub
                 else:
                     sel = Signal(range(S), name=f"sub_dup{n}", attrs={"keep": 1})
-                    with m.If(o.valid & o.ready):
-                        m.d.sync += sel.eq(Mux(last, 0, sub + 1))
+                    with m.If(take_out):
+                        m.d.sync += sel.eq(Mux(last, 0, sel + 1))
                 n += 1
                 with m.Switch(sel):
                     for s in range(S):
                         with m.Case(s):
-                            src = i.p[name].as_value()[s * P * w:min((s + 1) * P, self.lanes) * w]
+                            src = src_all[s * P * w:min((s + 1) * P, self.lanes) * w]
                             # output bits lo..hi of this sub-beat (padding lanes: zero)
                             m.d.comb += out[lo:hi].eq(src[lo:hi] if lo < len(src) else 0)
         return m
