@@ -84,10 +84,11 @@ def test_serializer_full_rate():
 
 
 @pytest.mark.parametrize("lanes,fold", [(6, 4), (130, 16)])
-def test_serializer_ready_and_load_are_registered(lanes, fold):
-    """The serializer is a registered-ready cut: in every cycle of random traffic
-    ``i.ready`` is the same whether ``o.ready`` is 0 or 1 (it depends on flip-flops only), and
-    the sub-beats still come out right (checked against the input beats)."""
+def test_serializer_handshake_is_registered(lanes, fold):
+    """The serializer is a registered cut both ways: in every cycle of random traffic
+    ``i.ready`` is the same whether ``o.ready`` is 0 or 1, and ``o.valid`` the same whether
+    ``i.valid`` is 0 or 1 (flip-flops only), and the sub-beats still come out right (checked
+    against the input beats)."""
     import random as pyrandom
     from amaranth.sim import Simulator
     from hw.testing import to_py
@@ -108,6 +109,12 @@ def test_serializer_ready_and_load_are_registered(lanes, fold):
                 ctx.set(ser.o.ready, r)
                 ready.append(ctx.get(ser.i.ready))
             assert ready[0] == ready[1], "i.ready depends on o.ready"
+            valid = []
+            for v in (0, 1):
+                ctx.set(ser.i.valid, v)
+                valid.append(ctx.get(ser.o.valid))
+            assert valid[0] == valid[1], "o.valid depends on i.valid"
+            ctx.set(ser.i.valid, int(k < len(beats) and rng.random() < 0.7))
             checked[0] += 1
             ctx.set(ser.o.ready, int(rng.random() < 0.6))
             if ctx.get(ser.o.valid) and ctx.get(ser.o.ready):
