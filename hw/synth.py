@@ -63,7 +63,9 @@ opt_clean
 wreduce
 opt_clean
 alumacc t:$mul r:A_WIDTH<{dsp_min} r:B_WIDTH<{dsp_min} %u %i
-synth_ecp5 -top {top}{json}
+synth_ecp5 -top {top} -run :map_ram
+setparam -set RD_COLLISION_X_MASK 1'b1 t:$mem_v2 a:iqlut_no_collision %i
+synth_ecp5 -top {top}{json} -run map_ram:
 tee -q -o {stat} stat
 """
 #: the script as printed in the report

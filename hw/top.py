@@ -106,9 +106,6 @@ class IQLUT(wiring.Component):
             "status": Out(data.StructLayout({**INPUT_STATUS, "misaligned": 1})),
         })
 
-    #: cycles of a SyncFIFOBuffered from write to readable
-    FIFO_LATENCY = 2
-
     def latency(self, width: int) -> int:
         """Cycles from the first LR pixel of a frame (accepted at the input) to its first output
         beat, without stalls, for frame width ``width``: the slower of the two paths. A window
@@ -123,9 +120,9 @@ class IQLUT(wiring.Component):
             d, s = -layer.origin, b.ec.sub_beats
             net += s * d * (width + d + 1) + 2 * (s - 1)
         if self.net_fifo is not None:
-            net += self.FIFO_LATENCY
+            net += StreamFIFO.latency
         d = self.bil_lag
-        bil = d * (width + d + 1) + self.bilinear.latency + self.FIFO_LATENCY
+        bil = d * (width + d + 1) + self.bilinear.latency + StreamFIFO.latency
         extra = self.in_skid.latency + self.combine.latency + (self.raster.latency if self.raster else 0)
         return max(net, bil) + extra
 
