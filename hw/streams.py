@@ -319,10 +319,11 @@ class Fork(wiring.Component):
         return m
 
 
-#: attribute on memories whose read port never reads an address its write port writes in the same
-#: cycle (a FIFO: when the pointers are equal it is empty or full, so only one of the two happens);
-#: ``hw.synth`` lets yosys map their cross-port collisions as don't-care (``COLLISION_X_MASK``), so
-#: no read-old-data emulation (a bypass multiplexer after the block RAM) is built
+#: attribute on memories with one write and one read port where the read never reads the address
+#: written in the same cycle (a FIFO: when the pointers are equal it is empty or full, so only one
+#: of the two happens); ``hw.synth`` lets yosys map their cross-port collision as don't-care
+#: (``RD_COLLISION_X_MASK``), so no read-old-data emulation (a bypass multiplexer after the block
+#: RAM) is built
 NO_COLLISION = "iqlut_no_collision"
 
 

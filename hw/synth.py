@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .streams import NO_COLLISION
+
 __all__ = ["DSP_MIN_WIDTH", "ECP5_DEVICES", "SCRIPTS", "ToolError", "ToolMissing", "absorb_bram_outreg", "absorb_dsp_registers",
            "biggest_block",
            "components", "ecp5_resources", "find_tool", "parse_nextpnr_log", "pnr_ecp5",
@@ -64,7 +66,7 @@ wreduce
 opt_clean
 alumacc t:$mul r:A_WIDTH<{dsp_min} r:B_WIDTH<{dsp_min} %u %i
 synth_ecp5 -top {top} -run :map_ram
-setparam -set RD_COLLISION_X_MASK 1'b1 t:$mem_v2 a:iqlut_no_collision %i
+setparam -set RD_COLLISION_X_MASK 1'b1 t:$mem_v2 a:{no_collision} %i
 synth_ecp5 -top {top}{json} -run map_ram:
 tee -q -o {stat} stat
 """
@@ -231,7 +233,7 @@ def _synth_ecp5(exe: str, verilog: str, top: str, tmp: Path, json_out: Path | No
     src.write_text(verilog)
     stat = tmp / f"{top}.stat"
     script = tmp / f"{top}.ys"
-    script.write_text(ECP5_SCRIPT.format(src=src.name, top=top, dsp_min=DSP_MIN_WIDTH,
+    script.write_text(ECP5_SCRIPT.format(src=src.name, top=top, dsp_min=DSP_MIN_WIDTH, no_collision=NO_COLLISION,
                                          json=f" -json {json_out.name}" if json_out else "",
                                          stat=stat.name))
     _run([exe, "-q", "-s", script.name], tmp, f"yosys (synth_ecp5 of {top})")

@@ -286,6 +286,20 @@ def test_bram_output_registers_absorbed(tmp_path, yosys_exe):
                        if c["parameters"][f"REGMODE_{x}"] == "OUTREG")
 
 
+def test_fifo_read_registers_absorbed(tmp_path, yosys_exe):
+    """The alignment FIFO (``StreamFIFO``, block RAM): its memory's no-collision attribute reaches
+    yosys, so no bypass logic follows the DP16KDs, and every read port takes the output register
+    (the whole design's critical path at fold 16 when neither held: DP16KD read -> framing logic)."""
+    from hw.streams import StreamFIFO, pixel_layout
+    from amaranth import unsigned
+    fifo = StreamFIFO(pixel_layout(unsigned(8), 1), 3000)
+    netlist, r = _ecp5_netlist(yosys_exe, fifo, "fifo", tmp_path)
+    assert r["resources"]["bram"] > 0
+    a = hs.absorb_bram_outreg(netlist, "fifo")
+    assert a["skipped"] == {} and a["ports"] == r["resources"]["bram"]
+    assert a["flip_flops"] == fifo.width
+
+
 def test_bram_output_register_not_absorbed_through_logic(tmp_path, yosys_exe):
     """A block-RAM read that feeds logic before its register keeps NOREG (moving the register
     would change the function), and the netlist is left as it was."""
