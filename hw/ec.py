@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 from golden import spec
 from golden.modelfile import Model
 
+from .credit import CreditGate, credits_for
 from .dpfi import DPFI, dpfi_layout
 from .fold import Deserializer, Serializer, check_fold, fold_plan, fold_side
 from .nuqd import NUQD
@@ -17,7 +18,9 @@ from .rom import LutRom
 from .streams import (
     FLAGS,
     Pipe,
+    RegisterStage,
     SkidBuffer,
+    StreamFIFO,
     check_positive_int,
     has,
     local,
@@ -142,10 +145,19 @@ class EC(wiring.Component):
     serialized into it and gathered again before the window shift), and ROM, DPFI and adder tree
     ceil(c_in k^2 / F) lanes per cycle (the window is serialized, the accumulator sums the
     sub-beats): one output pixel per ``sub_beats`` <= F cycles, datapath ~1/F.
+
+    **Credit loop** (``hw.credit``): up to the window, a stall-all chain cut by skid buffers; from
+    the window serializer (fold 1: a ``CreditGate``) on, ROM -> DPFI -> adder tree -> ``post`` (an
+    IQ-Block's ``BlockOutput``; its layout is then the output's) run free into an output FIFO of
+    ``credits`` entries, which is what ``o`` reads: a pixel starts only with a credit, and each
+    pixel that leaves the FIFO returns one (``RETURN_STAGES`` registers later).
     """
 
+    #: registers on the credit return path (the FIFO's read side -> the gate)
+    RETURN_STAGES = 2
+
     def __init__(self, model: Model, n: int, max_width: int, *, rom_ports: str = "dual",
-                 residual: bool = False, fold: int = 1):
+                 residual: bool = False, fold: int = 1, post: wiring.Component | None = None):
         cfg = model.config
         if not isinstance(n, int) or not 0 <= n < len(cfg.layers):
             raise ValueError(f"layer index must be in 0..{len(cfg.layers) - 1}, got {n!r}")
@@ -171,40 +183,66 @@ class EC(wiring.Component):
         folded_nuqd, folded_rom = self.nuqd.sub_beats > 1, self.rom.sub_beats > 1
         self.col_serializer = Serializer({"x": signed(a)}, k * c_in, fold, col_side) if folded_nuqd else None
         self.col_deserializer = Deserializer(q_fields, k * c_in, fold, col_side) if folded_nuqd else None
-        self.win_serializer = Serializer(q_fields, self.lanes, fold, side) if folded_rom else None
-        # registered-ready cuts of the stall-all chain (each component's enable is combinational
-        # in the next one's ready): a skid buffer after every pipelined component (here and
-        # below). Without any, the whole-design critical path at fold 16 was one IQ-Block's ready
-        # chain (skid -> ... -> columns: 2.2 ns logic + 13.5 ns routing, 63.7 MHz).
-        # (folded: the serializers' hold registers are these cuts)
+        # registered-ready cuts of the stall-all chain before the window (each component's enable
+        # is combinational in the next one's ready): a skid buffer after every pipelined component
+        # (folded: the serializers' hold registers are these cuts). Without any, the whole-design
+        # critical path at fold 16 was one IQ-Block's ready chain (skid -> ... -> columns: 2.2 ns
+        # logic + 13.5 ns routing, 63.7 MHz). Each component's stall enable is then one gate of a
+        # register of the next one (``~o.valid | o.ready``, o.ready a skid buffer's registered
+        # ready), never a chain through several components' enables (at 91.4 MHz the critical
+        # path was such a chain: block 4's window skid ready -> window shift enable -> column
+        # deserializer enable -> its clock enables, 1.0 ns logic + 9.95 ns routing)
         self.col_skid = SkidBuffer(self.columns.o.p.shape()) if not folded_nuqd else None
         self.win_skid = SkidBuffer(self.shift.o.p.shape()) if not folded_rom else None
-        self.dpfi_skid = SkidBuffer(self.dpfi.o.p.shape())
-        # folded: a serializer's buffer load enable would be combinational in the next
-        # component's stall enable (at fold 16 IQ-Block 1's critical path: DPFI valid -> DPFI en ->
-        # ROM en -> serializer -> the CE of its 648-bit window buffer, 1.5 ns logic + 7.0 ns
-        # routing, 118.7 MHz): a skid buffer after each serializer (narrow: one sub-beat wide)
+        # folded: a skid buffer after the column serializer (narrow: one sub-beat wide), so its
+        # buffer's load enable is not combinational in the NUQD's stall enable
         self.nuqd_skid = SkidBuffer(self.col_serializer.o.p.shape()) if folded_nuqd else None
-        self.rom_skid = SkidBuffer(self.win_serializer.o.p.shape()) if folded_rom else None
-        # and after every other pipelined component, so that each component's stall enable is
-        # one gate of a register of the next one (``~o.valid | o.ready``, o.ready a skid buffer's
-        # registered ready), never a chain through several components' enables: the whole
-        # design's critical path at fold 16 (91.4 MHz) was such a chain, block 4's window skid
-        # ready -> window shift enable -> column deserializer enable -> its clock enables
-        # (1.0 ns logic + 9.95 ns routing across the die)
         self.nuqd_out_skid = SkidBuffer(self.nuqd.o.p.shape())
         self.deser_skid = SkidBuffer(self.col_deserializer.o.p.shape()) if folded_nuqd else None
-        self.rom_out_skid = SkidBuffer(self.rom.o.p.shape())
-        self.acc_skid = SkidBuffer(self.accumulate.o.p.shape())
+        # From the window on, the credit loop (``hw.credit``): ROM -> DPFI -> adder tree -> post
+        # run free (their o.ready is 1: no stall enables, no skid buffers; the stall enables of
+        # this part were the whole design's critical path at fold 16, 74.4 MHz: block 4's ROM
+        # skid ready -> window serializer load enable, 12.7 ns of routing), into an output FIFO
+        # of ``credits`` entries; the window serializer (fold 1: ``CreditGate``) starts a pixel
+        # only with a credit, returned when the pixel leaves the FIFO.
+        if post is not None:
+            acc = acc_layout(layer.c_out, w.acc_bits, side)
+            if not hasattr(post, "i") or not hasattr(post, "o") or post.i.p.shape() != acc:
+                raise ValueError(f"post must be a component with a stream input of the adder "
+                                 f"tree's output layout {acc!r}")
+        self.post = post
+        #: sticky: the output FIFO was offered a beat it had no room for (never, by the credits)
+        self.overflow = Signal(name="fifo_overflow")
+        # folded: a register after the serializer's sub-beat multiplexer (without it, IQ-Block
+        # 1's critical path at fold 16: serializer sub -> multiplexer -> ROM address registers,
+        # 3.8 ns logic + 5.5 ns routing, 107.7 MHz)
+        self.rom_in = RegisterStage(self.rom.i.p.shape()) if folded_rom else None
+        region = [self.rom, self.dpfi, self.accumulate] + ([post] if post is not None else []) + \
+            ([self.rom_in] if folded_rom else [])
+        self.region_latency = sum(p.latency for p in region)
+        S = self.rom.sub_beats
+        gate_latency = 2 if folded_rom else CreditGate.latency
+        round_trip = gate_latency + S + self.region_latency + StreamFIFO.latency + self.RETURN_STAGES + 1
+        #: the credit loop: pixels in flight or in the output FIFO, at most
+        self.credits = credits_for(round_trip, S)
+        if folded_rom:
+            self.win_serializer = Serializer(q_fields, self.lanes, fold, side, credits=self.credits)
+            self.win_gate = None
+        else:
+            self.win_serializer = None
+            self.win_gate = CreditGate(self.rom.i.p.shape(), self.credits)
+        out_shape = (post.o.p.shape() if post is not None
+                     else acc_layout(layer.c_out, w.acc_bits, side))
+        #: the output FIFO: ``credits`` entries (``StreamFIFO`` of depth credits - 1)
+        self.fifo = StreamFIFO(out_shape, self.credits - 1)
         #: cycles per output pixel (one pixel per cycle unfolded); a column takes nuqd.sub_beats
         self.sub_beats = max(self.nuqd.sub_beats, self.rom.sub_beats)
         parts = {"columns": self.columns, "col_skid": self.col_skid, "col_serializer": self.col_serializer,
                  "nuqd_skid": self.nuqd_skid, "nuqd": self.nuqd, "nuqd_out_skid": self.nuqd_out_skid,
                  "col_deserializer": self.col_deserializer, "deser_skid": self.deser_skid,
                  "shift": self.shift, "win_skid": self.win_skid, "win_serializer": self.win_serializer,
-                 "rom_skid": self.rom_skid, "rom": self.rom, "rom_out_skid": self.rom_out_skid,
-                 "dpfi": self.dpfi, "dpfi_skid": self.dpfi_skid, "accumulate": self.accumulate,
-                 "acc_skid": self.acc_skid}
+                 "win_gate": self.win_gate, "rom_in": self.rom_in, "rom": self.rom, "dpfi": self.dpfi,
+                 "accumulate": self.accumulate, "output": post, "fifo": self.fifo}
         self.parts = {k_: p for k_, p in parts.items() if p is not None}
         self.latency = sum(p.latency for p in self.parts.values())
         self.lag = self.columns.lag
@@ -212,7 +250,7 @@ class EC(wiring.Component):
         self.rom_bits = self.rom.rom_bits
         super().__init__({
             "i": In(stream.Signature(pixel_layout(signed(a), c_in))),
-            "o": Out(stream.Signature(acc_layout(layer.c_out, w.acc_bits, side))),
+            "o": Out(stream.Signature(out_shape)),
         })
 
     def elaborate(self, platform):
@@ -240,9 +278,14 @@ class EC(wiring.Component):
             wiring.connect(m, deser.o, self.deser_skid.i)
             nuqd_i, nuqd_o = ser.i, self.deser_skid.o
         if self.win_serializer is not None:
-            wiring.connect(m, self.win_serializer.o, self.rom_skid.i)
-            wiring.connect(m, self.rom_skid.o, rom.i)
-            rom_i = self.win_serializer.i
+            gate = self.win_serializer
+            wiring.connect(m, gate.o, self.rom_in.i)
+            wiring.connect(m, self.rom_in.o, rom.i)
+            rom_i = gate.i
+        else:
+            gate = self.win_gate
+            wiring.connect(m, gate.o, rom.i)
+            rom_i = gate.i
         # column -> NUQD (the residual x[q] is row d of the column, delayed d columns by the shift)
         res_bits = c_in * self.model.config.act_bits
         res_in = [nuqd_i.p.side.residual.eq(cg.o.p.x.as_value().word_select(d, res_bits))] \
@@ -266,10 +309,25 @@ class EC(wiring.Component):
         res_out = [rom_i.p.side.residual.eq(cols[d].residual)] if self.residual else []
         stream_map(m, sh_o, rom_i, rom_i.p.side.eol.eq(sh_o.p.eol), rom_i.p.side.eof.eq(sh_o.p.eof),
                    *res_out)
-        wiring.connect(m, rom.o, self.rom_out_skid.i)
-        wiring.connect(m, self.rom_out_skid.o, self.dpfi.i)
-        wiring.connect(m, self.dpfi.o, self.dpfi_skid.i)
-        wiring.connect(m, self.dpfi_skid.o, self.accumulate.i)
-        wiring.connect(m, self.accumulate.o, self.acc_skid.i)
-        wiring.connect(m, self.acc_skid.o, wiring.flipped(self.o))
+        # the credit loop: ROM -> DPFI -> adder tree (-> post) run free into the FIFO
+        wiring.connect(m, rom.o, self.dpfi.i)
+        wiring.connect(m, self.dpfi.o, self.accumulate.i)
+        last = self.accumulate.o
+        if self.post is not None:
+            wiring.connect(m, last, self.post.i)
+            last = self.post.o
+        fifo = self.fifo
+        m.d.comb += [fifo.i.valid.eq(last.valid), fifo.i.payload.eq(last.payload), last.ready.eq(1)]
+        # the FIFO never refuses a beat (the credits keep it from filling): a sticky flag for the
+        # tests, which assert it stays low (not connected to anything: synthesis removes it)
+        with m.If(fifo.i.valid & ~fifo.i.ready):
+            m.d.sync += self.overflow.eq(1)
+        wiring.connect(m, fifo.o, wiring.flipped(self.o))
+        # a credit per pixel that leaves, back to the gate through RETURN_STAGES registers
+        ret = self.o.valid & self.o.ready
+        for k in range(self.RETURN_STAGES):
+            r = Signal(name=f"credit_return{k + 1}")
+            m.d.sync += r.eq(ret)
+            ret = r
+        m.d.comb += gate.credit.eq(ret)
         return m

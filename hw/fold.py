@@ -15,6 +15,7 @@ from amaranth import Cat, Module, Mux, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .credit import credit_counter
 from .streams import Pipe, check_positive_int, struct, with_side
 
 __all__ = ["FOLDS", "Deserializer", "Serializer", "check_fold", "fold_plan", "fold_side"]
@@ -87,12 +88,23 @@ class Serializer(wiring.Component):
     Fan-out: the payload is cut into groups of at most ``Pipe.FANOUT`` bits; each group of ``A``
     and ``B`` loads under its own copies of ``full_a``, ``full_b`` and ``last`` (``*_dup<g>``), and
     each group of output bits selects with its own copy of ``sub`` (same value under the same
-    condition as the originals; ``keep``, see ``hw.synth``)."""
+    condition as the originals; ``keep``, see ``hw.synth``).
 
-    def __init__(self, fields: dict, lanes: int, fold: int, side=0):
+    **Credits** (``credits``: an int, ``hw.credit``): ``B`` also waits for a credit before it takes
+    the next beat (one spent per beat, one returned per cycle the ``credit`` port is high; each
+    group of ``B`` loads under its own copy of the "credit held" flip-flop): the entry of a layer's
+    credit loop, whose downstream ``o.ready`` is tied to 1."""
+
+    def __init__(self, fields: dict, lanes: int, fold: int, side=0, *, credits: int | None = None):
         wide, narrow = _setup(self, fields, lanes, fold, side, "serialize")
+        if credits is not None:
+            check_positive_int("credits", credits)
+        self.credits = credits
         self.latency = 2
-        super().__init__({"i": In(stream.Signature(wide)), "o": Out(stream.Signature(narrow))})
+        ports = {"i": In(stream.Signature(wide)), "o": Out(stream.Signature(narrow))}
+        if credits is not None:
+            ports["credit"] = In(1)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -100,6 +112,10 @@ class Serializer(wiring.Component):
         i, o = self.i, self.o
         width = Shape.cast(i.p.shape()).width
         sub = Signal(range(S))
+        groups = max(1, -(-width // Pipe.FANOUT))
+        take = Signal(name="take")          # B takes a beat (spends a credit)
+        oks = credit_counter(m, self.credits, take, self.credit, groups) \
+            if self.credits is not None else [1] * groups
 
         def state_copy(g):
             """The (full_a, full_b, last) flip-flops of group g (g = 0: the originals, which drive
@@ -112,7 +128,7 @@ class Serializer(wiring.Component):
             load_a = Signal(name=f"load_a{sfx}")
             load_b = Signal(name=f"load_b{sfx}")
             done = o.ready & last                             # B's last sub-beat leaves (B full)
-            m.d.comb += [load_a.eq(i.valid & ~full_a), load_b.eq(full_a & (~full_b | done))]
+            m.d.comb += [load_a.eq(i.valid & ~full_a), load_b.eq(full_a & (~full_b | done) & oks[g])]
             with m.If(load_a):
                 m.d.sync += full_a.eq(1)
             with m.Elif(load_b):
@@ -126,6 +142,7 @@ class Serializer(wiring.Component):
             return full_a, full_b, last, load_a, load_b
 
         full_a, full_b, last, load_a0, load_b0 = state_copy(0)
+        m.d.comb += take.eq(load_b0)
         take_out = Signal()
         m.d.comb += [i.ready.eq(~full_a), o.valid.eq(full_b), take_out.eq(full_b & o.ready)]
         with m.If(take_out):

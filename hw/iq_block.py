@@ -11,7 +11,7 @@ from golden.modelfile import Model
 
 from .arith import clamp, round_shift
 from .ec import EC, acc_layout
-from .streams import FLAGS, Pipe, SkidBuffer, check_positive_int, pixel_layout
+from .streams import FLAGS, Pipe, check_positive_int, pixel_layout
 
 __all__ = ["BlockOutput", "IQBlock", "Upsampler"]
 
@@ -92,8 +92,9 @@ class BlockOutput(wiring.Component):
 
 
 class IQBlock(wiring.Component):
-    """IQ-Block ``n`` (``golden.iqlut.iq_block``): EC -> BlockOutput -> skid buffer. Pixels of
-    c_in x signed A bits in, c_out x signed A bits out, raster order with framing bits."""
+    """IQ-Block ``n`` (``golden.iqlut.iq_block``): the EC with ``BlockOutput`` as its ``post``
+    stage (inside the EC's credit loop, before its output FIFO). Pixels of c_in x signed A bits
+    in, c_out x signed A bits out, raster order with framing bits."""
 
     def __init__(self, model: Model, n: int, max_width: int, *, rom_ports: str = "dual",
                  fold: int = 1):
@@ -101,10 +102,10 @@ class IQBlock(wiring.Component):
         if not isinstance(n, int) or not 0 <= n < len(cfg.blocks):
             raise ValueError(f"block index must be in 0..{len(cfg.blocks) - 1}, got {n!r}")
         layer = cfg.blocks[n]
-        self.ec = EC(model, n, max_width, rom_ports=rom_ports, residual=layer.gated, fold=fold)
         self.output = BlockOutput.for_layer(model, n)
-        self.skid = SkidBuffer(pixel_layout(signed(cfg.act_bits), layer.c_out))
-        self.latency = self.ec.latency + self.output.latency + self.skid.latency
+        self.ec = EC(model, n, max_width, rom_ports=rom_ports, residual=layer.gated, fold=fold,
+                     post=self.output)
+        self.latency = self.ec.latency
         super().__init__({
             "i": In(stream.Signature(pixel_layout(signed(cfg.act_bits), layer.c_in))),
             "o": Out(stream.Signature(pixel_layout(signed(cfg.act_bits), layer.c_out))),
@@ -112,11 +113,9 @@ class IQBlock(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.ec, m.submodules.output, m.submodules.skid = self.ec, self.output, self.skid
+        m.submodules.ec = self.ec
         wiring.connect(m, wiring.flipped(self.i), self.ec.i)
-        wiring.connect(m, self.ec.o, self.output.i)
-        wiring.connect(m, self.output.o, self.skid.i)
-        wiring.connect(m, self.skid.o, wiring.flipped(self.o))
+        wiring.connect(m, self.ec.o, wiring.flipped(self.o))
         return m
 
 
@@ -124,7 +123,7 @@ class Upsampler(wiring.Component):
     """The upsampler (``golden.iqlut.upsampler``): the EC of the last layer, scale^2 = 16 output
     channels, no shift or clamp here (the shift is applied in ``Combine``). Output channel
     r * 4 + c is HR pixel (4y + r, 4x + c) of LR pixel (y, x): the pixel shuffle is this lane
-    order, no logic. Ends in the EC's skid buffer (registered ready)."""
+    order, no logic. Ends in the EC's output FIFO."""
 
     def __init__(self, model: Model, max_width: int, *, rom_ports: str = "dual", fold: int = 1):
         cfg = model.config

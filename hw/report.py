@@ -53,7 +53,7 @@ def _layer(top: IQLUT, n: int) -> dict:
         "sub_beats": ec.sub_beats, "nuqd_lanes_per_cycle": ec.nuqd.lanes_per_beat,
         "dpfi_lanes_per_cycle": ec.dpfi.lanes_per_beat * layer.c_out,
         "multipliers": mults,
-        "pipeline_cycles": ec.latency + (top.blocks[n].output.latency if not is_up else 0),
+        "pipeline_cycles": ec.latency,
     }
 
 

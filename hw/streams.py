@@ -23,6 +23,7 @@ __all__ = [
     "FLAGS",
     "Fork",
     "Pipe",
+    "RegisterStage",
     "SkidBuffer",
     "StreamFIFO",
     "array_shape",
@@ -287,6 +288,26 @@ class SkidBuffer(wiring.Component):
                     m.d.sync += out[lo:hi].eq(skid[lo:hi])
                 with m.Else():
                     m.d.sync += out[lo:hi].eq(inp[lo:hi])
+        return m
+
+
+class RegisterStage(wiring.Component):
+    """One pipeline register (a :class:`Pipe` of one stage): latency 1, full rate, ``i.ready`` =
+    ``~o.valid | o.ready`` (combinational). Inside a credit loop (``hw.credit``, ``o.ready`` = 1)
+    it is a plain register with no enable: e.g. after a serializer's sub-beat multiplexer."""
+
+    latency = 1
+
+    def __init__(self, shape):
+        Shape.cast(shape)
+        self.shape = shape
+        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+
+    def elaborate(self, platform):
+        m = Module()
+        pipe = Pipe(m, self.o, self.i, name="stage")
+        m.d.comb += [self.o.valid.eq(pipe.reg(self.i.valid, 1, valid=True)),
+                     self.o.payload.eq(pipe.reg(self.i.payload, name="data"))]
         return m
 
 

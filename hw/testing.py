@@ -18,7 +18,7 @@ from amaranth.sim import Simulator
 if hasattr(sys, "set_int_max_str_digits"):
     sys.set_int_max_str_digits(0)
 
-__all__ = ["recv", "run", "send", "to_py"]
+__all__ = ["overflow_flags", "recv", "run", "send", "to_py"]
 
 
 class ProtocolError(AssertionError):
@@ -88,12 +88,33 @@ async def recv(ctx, s, count: int, rng: random.Random | None = None, stall: floa
     return out
 
 
+def overflow_flags(dut) -> dict:
+    """{name: signal} of the sticky output-FIFO overflow flag of every EC in ``dut`` (an EC, an
+    IQ-Block or upsampler, or the whole ``IQLUT``): each must stay low (``hw.credit``)."""
+    if hasattr(dut, "overflow") and hasattr(dut, "credits"):
+        return {"ec": dut.overflow}
+    if hasattr(dut, "ec"):
+        return {"ec": dut.ec.overflow}
+    layers = [*getattr(dut, "blocks", []), *([dut.upsampler] if hasattr(dut, "upsampler") else [])]
+    return {f"layer {n}": b.ec.overflow for n, b in enumerate(layers)}
+
+
 def run(dut, *testbenches, vcd: str | None = None):
-    """Simulate ``dut`` with a 1 MHz sync clock until every testbench has returned."""
+    """Simulate ``dut`` with a 1 MHz sync clock until every testbench has returned; then assert
+    that no EC output FIFO in it overflowed (``overflow_flags``)."""
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     for tb in testbenches:
         sim.add_testbench(tb)
+    flags = overflow_flags(dut)
+    if flags:
+        async def watch(ctx):
+            async for _, _, *values in ctx.tick().sample(*flags.values()):
+                seen = [name for name, v in zip(flags, values) if v]
+                if seen:
+                    raise ProtocolError(f"output FIFO overflow in {seen}: the credit loop let more "
+                                        f"pixels in than the FIFO holds")
+        sim.add_testbench(watch, background=True)
     if vcd:
         with sim.write_vcd(vcd):
             sim.run()
