@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from amaranth import signed, unsigned
 
-from hw.streams import Fork, SkidBuffer, StreamFIFO, pixel_layout
+from hw.streams import Fork, RegisterStage, SkidBuffer, StreamFIFO, pixel_layout
 from hw.testing import ProtocolError, concat, pixel_beats, recv, run, send, stream_test
 from hw.window import ColumnGen, WindowGen
 
@@ -21,7 +21,8 @@ def random_items(n, seed=0):
 
 
 @pytest.mark.parametrize("make", [lambda: SkidBuffer(LAYOUT), lambda: StreamFIFO(LAYOUT, 2),
-                                  lambda: StreamFIFO(LAYOUT, 7)], ids=["skid", "fifo2", "fifo7"])
+                                  lambda: StreamFIFO(LAYOUT, 7), lambda: RegisterStage(LAYOUT)],
+                         ids=["skid", "fifo2", "fifo7", "stage"])
 @pytest.mark.parametrize("idle,stall", [(0.0, 0.0), (0.4, 0.4), (0.0, 0.7), (0.7, 0.0)])
 def test_buffers_pass_everything_in_order(make, idle, stall):
     items = [{**it, "eol": int(it["eol"])} for it in random_items(150)]
