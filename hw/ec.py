@@ -146,15 +146,28 @@ class EC(wiring.Component):
     ceil(c_in k^2 / F) lanes per cycle (the window is serialized, the accumulator sums the
     sub-beats): one output pixel per ``sub_beats`` <= F cycles, datapath ~1/F.
 
-    **Credit loop** (``hw.credit``): up to the window, a stall-all chain cut by skid buffers; from
-    the window serializer (fold 1: a ``CreditGate``) on, ROM -> DPFI -> adder tree -> ``post`` (an
-    IQ-Block's ``BlockOutput``; its layout is then the output's) run free into an output FIFO of
-    ``credits`` entries, which is what ``o`` reads: a pixel starts only with a credit, and each
-    pixel that leaves the FIFO returns one (``RETURN_STAGES`` registers later).
+    **Credit loops** (``hw.credit``): the column serializer (fold 1: a ``CreditGate``) -> NUQD ->
+    deserializer run free into ``col_fifo`` (``col_credits`` entries), which feeds the window
+    shift; the window serializer (fold 1: a ``CreditGate``) -> ROM -> DPFI -> adder tree ->
+    ``post`` (an IQ-Block's ``BlockOutput``; its layout is then the output's) run free into the
+    output FIFO ``fifo`` (``credits`` entries), which is what ``o`` reads. A gate starts a beat
+    only with a credit; each beat that leaves the loop's FIFO returns one (``RETURN_STAGES``
+    registers later). Only ColumnGen and the window shift keep stall enables (cut by skid
+    buffers / the serializers' hold registers).
     """
 
     #: registers on the credit return path (the FIFO's read side -> the gate)
     RETURN_STAGES = 2
+
+    def _loop(self, folded: bool, sub_beats: int, chain: list, out_shape):
+        """(credits, FIFO) of a credit loop: a gate (a ``Serializer`` of latency 2 when
+        ``folded``, else a ``CreditGate``), ``chain``, the FIFO; full rate at one beat per
+        ``sub_beats`` cycles (``hw.credit.credits_for``)."""
+        gate_latency = 2 if folded else CreditGate.latency
+        round_trip = (gate_latency + sub_beats + sum(p_.latency for p_ in chain) + StreamFIFO.latency
+                      + self.RETURN_STAGES + 1)
+        credits = credits_for(round_trip, sub_beats)
+        return credits, StreamFIFO(out_shape, credits - 1)
 
     def __init__(self, model: Model, n: int, max_width: int, *, rom_ports: str = "dual",
                  residual: bool = False, fold: int = 1, post: wiring.Component | None = None):
@@ -181,65 +194,63 @@ class EC(wiring.Component):
         self.dpfi = DPFI(w, self.lanes, layer.c_out, side, fold=fold)
         self.accumulate = Accumulate(w, self.lanes, layer.c_out, side, fold=fold)
         folded_nuqd, folded_rom = self.nuqd.sub_beats > 1, self.rom.sub_beats > 1
-        self.col_serializer = Serializer({"x": signed(a)}, k * c_in, fold, col_side) if folded_nuqd else None
         self.col_deserializer = Deserializer(q_fields, k * c_in, fold, col_side) if folded_nuqd else None
-        # registered-ready cuts of the stall-all chain before the window (each component's enable
-        # is combinational in the next one's ready): a skid buffer after every pipelined component
-        # (folded: the serializers' hold registers are these cuts). Without any, the whole-design
-        # critical path at fold 16 was one IQ-Block's ready chain (skid -> ... -> columns: 2.2 ns
-        # logic + 13.5 ns routing, 63.7 MHz). Each component's stall enable is then one gate of a
-        # register of the next one (``~o.valid | o.ready``, o.ready a skid buffer's registered
-        # ready), never a chain through several components' enables (at 91.4 MHz the critical
-        # path was such a chain: block 4's window skid ready -> window shift enable -> column
-        # deserializer enable -> its clock enables, 1.0 ns logic + 9.95 ns routing)
-        self.col_skid = SkidBuffer(self.columns.o.p.shape()) if not folded_nuqd else None
-        self.win_skid = SkidBuffer(self.shift.o.p.shape()) if not folded_rom else None
-        # folded: a skid buffer after the column serializer (narrow: one sub-beat wide), so its
-        # buffer's load enable is not combinational in the NUQD's stall enable
-        self.nuqd_skid = SkidBuffer(self.col_serializer.o.p.shape()) if folded_nuqd else None
-        self.nuqd_out_skid = SkidBuffer(self.nuqd.o.p.shape())
-        self.deser_skid = SkidBuffer(self.col_deserializer.o.p.shape()) if folded_nuqd else None
-        # From the window on, the credit loop (``hw.credit``): ROM -> DPFI -> adder tree -> post
-        # run free (their o.ready is 1: no stall enables, no skid buffers; the stall enables of
-        # this part were the whole design's critical path at fold 16, 74.4 MHz: block 4's ROM
-        # skid ready -> window serializer load enable, 12.7 ns of routing), into an output FIFO
-        # of ``credits`` entries; the window serializer (fold 1: ``CreditGate``) starts a pixel
-        # only with a credit, returned when the pixel leaves the FIFO.
+        # Two credit loops (``hw.credit``), each a free-running pipeline (its last o.ready is 1:
+        # no stall enables, no skid buffers) into a FIFO of ``credits`` entries, entered through a
+        # gate that starts a beat only with a credit, returned when the beat leaves the FIFO:
+        #   column loop: column serializer (fold 1: ``CreditGate``) -> NUQD -> deserializer ->
+        #     col_fifo -> the window shift;
+        #   window loop: window serializer (fold 1: ``CreditGate``) -> ROM -> DPFI -> adder tree
+        #     -> post -> fifo (the EC's output).
+        # The stall enables of these parts were the whole design's critical paths at fold 16
+        # (single flip-flops whose enable nets span a layer placed across the die): 74.4 MHz on
+        # b02a4f6 (block 4's ROM skid ready -> the window serializer's load enables, 0.76 ns
+        # logic + 12.68 ns routing), 102.3 MHz on 6d2cce5 with only the window loop (block 5's
+        # NUQD output skid ready -> NUQD enable -> NUQD input skid take -> its clock enables,
+        # 1.23 + 8.54 ns). Between the loops, and before the first, a stall-all chain cut by
+        # registered readies: ColumnGen -> (fold 1: skid buffer) -> column gate; col_fifo ->
+        # WindowShift -> (fold 1: skid buffer) -> window gate (a serializer's hold register is
+        # such a cut).
         if post is not None:
             acc = acc_layout(layer.c_out, w.acc_bits, side)
             if not hasattr(post, "i") or not hasattr(post, "o") or post.i.p.shape() != acc:
                 raise ValueError(f"post must be a component with a stream input of the adder "
                                  f"tree's output layout {acc!r}")
         self.post = post
-        #: sticky: the output FIFO was offered a beat it had no room for (never, by the credits)
+        #: sticky: a FIFO of a credit loop was offered a beat it had no room for (never, by the
+        #: credits; ``hw.testing.run`` watches it)
         self.overflow = Signal(name="fifo_overflow")
-        # folded: a register after the serializer's sub-beat multiplexer (without it, IQ-Block
-        # 1's critical path at fold 16: serializer sub -> multiplexer -> ROM address registers,
-        # 3.8 ns logic + 5.5 ns routing, 107.7 MHz)
+        self.col_skid = SkidBuffer(self.columns.o.p.shape()) if not folded_nuqd else None
+        self.win_skid = SkidBuffer(self.shift.o.p.shape()) if not folded_rom else None
+        # folded: a register after each serializer's sub-beat multiplexer (without it, IQ-Block
+        # 1's critical path at fold 16: window serializer sub -> multiplexer -> ROM address
+        # registers, 3.8 ns logic + 5.5 ns routing, 107.7 MHz)
+        self.col_in = RegisterStage(self.nuqd.i.p.shape()) if folded_nuqd else None
         self.rom_in = RegisterStage(self.rom.i.p.shape()) if folded_rom else None
-        region = [self.rom, self.dpfi, self.accumulate] + ([post] if post is not None else []) + \
-            ([self.rom_in] if folded_rom else [])
-        self.region_latency = sum(p.latency for p in region)
-        S = self.rom.sub_beats
-        gate_latency = 2 if folded_rom else CreditGate.latency
-        round_trip = gate_latency + S + self.region_latency + StreamFIFO.latency + self.RETURN_STAGES + 1
-        #: the credit loop: pixels in flight or in the output FIFO, at most
-        self.credits = credits_for(round_trip, S)
+        col_chain = [p_ for p_ in (self.col_in, self.nuqd, self.col_deserializer) if p_ is not None]
+        win_chain = [p_ for p_ in (self.rom_in, self.rom, self.dpfi, self.accumulate, post) if p_ is not None]
+        col_out = (self.col_deserializer if folded_nuqd else self.nuqd).o.p.shape()
+        out_shape = post.o.p.shape() if post is not None else acc_layout(layer.c_out, w.acc_bits, side)
+        #: credits of the column loop and its FIFO (``StreamFIFO`` of depth credits - 1)
+        self.col_credits, self.col_fifo = self._loop(folded_nuqd, self.nuqd.sub_beats, col_chain, col_out)
+        #: credits of the window loop and the output FIFO
+        self.credits, self.fifo = self._loop(folded_rom, self.rom.sub_beats, win_chain, out_shape)
+        if folded_nuqd:
+            self.col_serializer = Serializer({"x": signed(a)}, k * c_in, fold, col_side,
+                                             credits=self.col_credits)
+            self.col_gate = None
+        else:
+            self.col_serializer, self.col_gate = None, CreditGate(self.nuqd.i.p.shape(), self.col_credits)
         if folded_rom:
             self.win_serializer = Serializer(q_fields, self.lanes, fold, side, credits=self.credits)
             self.win_gate = None
         else:
-            self.win_serializer = None
-            self.win_gate = CreditGate(self.rom.i.p.shape(), self.credits)
-        out_shape = (post.o.p.shape() if post is not None
-                     else acc_layout(layer.c_out, w.acc_bits, side))
-        #: the output FIFO: ``credits`` entries (``StreamFIFO`` of depth credits - 1)
-        self.fifo = StreamFIFO(out_shape, self.credits - 1)
+            self.win_serializer, self.win_gate = None, CreditGate(self.rom.i.p.shape(), self.credits)
         #: cycles per output pixel (one pixel per cycle unfolded); a column takes nuqd.sub_beats
         self.sub_beats = max(self.nuqd.sub_beats, self.rom.sub_beats)
         parts = {"columns": self.columns, "col_skid": self.col_skid, "col_serializer": self.col_serializer,
-                 "nuqd_skid": self.nuqd_skid, "nuqd": self.nuqd, "nuqd_out_skid": self.nuqd_out_skid,
-                 "col_deserializer": self.col_deserializer, "deser_skid": self.deser_skid,
+                 "col_gate": self.col_gate, "col_in": self.col_in, "nuqd": self.nuqd,
+                 "col_deserializer": self.col_deserializer, "col_fifo": self.col_fifo,
                  "shift": self.shift, "win_skid": self.win_skid, "win_serializer": self.win_serializer,
                  "win_gate": self.win_gate, "rom_in": self.rom_in, "rom": self.rom, "dpfi": self.dpfi,
                  "accumulate": self.accumulate, "output": post, "fifo": self.fifo}
@@ -252,6 +263,24 @@ class EC(wiring.Component):
             "i": In(stream.Signature(pixel_layout(signed(a), c_in))),
             "o": Out(stream.Signature(out_shape)),
         })
+
+    def _close_loop(self, m: Module, gate, chain: list, fifo, name: str):
+        """Wire a credit loop: ``gate`` -> ``chain`` (free-running: the last ``o.ready`` is 1) ->
+        ``fifo``; a credit back to the gate per beat read out of the FIFO (``RETURN_STAGES``
+        registers later); the FIFO refusing a beat sets ``overflow``."""
+        src = gate.o
+        for part in chain:
+            wiring.connect(m, src, part.i)
+            src = part.o
+        m.d.comb += [fifo.i.valid.eq(src.valid), fifo.i.payload.eq(src.payload), src.ready.eq(1)]
+        with m.If(fifo.i.valid & ~fifo.i.ready):
+            m.d.sync += self.overflow.eq(1)
+        ret = fifo.o.valid & fifo.o.ready
+        for k in range(self.RETURN_STAGES):
+            r = Signal(name=f"{name}_credit_return{k + 1}")
+            m.d.sync += r.eq(ret)
+            ret = r
+        m.d.comb += gate.credit.eq(ret)
 
     def elaborate(self, platform):
         m = Module()
@@ -267,25 +296,17 @@ class EC(wiring.Component):
         if self.win_skid is not None:
             wiring.connect(m, self.shift.o, self.win_skid.i)
             sh_o = self.win_skid.o
-        # folded: column -> serializer -> NUQD -> deserializer -> shift; window -> serializer -> ROM
-        wiring.connect(m, nuqd.o, self.nuqd_out_skid.i)
-        nuqd_i, nuqd_o, rom_i = nuqd.i, self.nuqd_out_skid.o, rom.i
-        if self.col_serializer is not None:
-            ser, deser = self.col_serializer, self.col_deserializer
-            wiring.connect(m, ser.o, self.nuqd_skid.i)
-            wiring.connect(m, self.nuqd_skid.o, nuqd.i)
-            wiring.connect(m, self.nuqd_out_skid.o, deser.i)
-            wiring.connect(m, deser.o, self.deser_skid.i)
-            nuqd_i, nuqd_o = ser.i, self.deser_skid.o
-        if self.win_serializer is not None:
-            gate = self.win_serializer
-            wiring.connect(m, gate.o, self.rom_in.i)
-            wiring.connect(m, self.rom_in.o, rom.i)
-            rom_i = gate.i
-        else:
-            gate = self.win_gate
-            wiring.connect(m, gate.o, rom.i)
-            rom_i = gate.i
+        # the column loop: gate -> [register] -> NUQD -> [deserializer] -> col_fifo
+        col_gate = self.col_serializer if self.col_serializer is not None else self.col_gate
+        self._close_loop(m, col_gate, [p_ for p_ in (self.col_in, nuqd, self.col_deserializer)
+                                       if p_ is not None], self.col_fifo, "col")
+        nuqd_i, nuqd_o = col_gate.i, self.col_fifo.o
+        # the window loop: gate -> [register] -> ROM -> DPFI -> adder tree -> [post] -> fifo
+        win_gate = self.win_serializer if self.win_serializer is not None else self.win_gate
+        self._close_loop(m, win_gate, [p_ for p_ in (self.rom_in, rom, self.dpfi, self.accumulate, self.post)
+                                       if p_ is not None], self.fifo, "win")
+        rom_i = win_gate.i
+        wiring.connect(m, self.fifo.o, wiring.flipped(self.o))
         # column -> NUQD (the residual x[q] is row d of the column, delayed d columns by the shift)
         res_bits = c_in * self.model.config.act_bits
         res_in = [nuqd_i.p.side.residual.eq(cg.o.p.x.as_value().word_select(d, res_bits))] \
@@ -309,25 +330,4 @@ class EC(wiring.Component):
         res_out = [rom_i.p.side.residual.eq(cols[d].residual)] if self.residual else []
         stream_map(m, sh_o, rom_i, rom_i.p.side.eol.eq(sh_o.p.eol), rom_i.p.side.eof.eq(sh_o.p.eof),
                    *res_out)
-        # the credit loop: ROM -> DPFI -> adder tree (-> post) run free into the FIFO
-        wiring.connect(m, rom.o, self.dpfi.i)
-        wiring.connect(m, self.dpfi.o, self.accumulate.i)
-        last = self.accumulate.o
-        if self.post is not None:
-            wiring.connect(m, last, self.post.i)
-            last = self.post.o
-        fifo = self.fifo
-        m.d.comb += [fifo.i.valid.eq(last.valid), fifo.i.payload.eq(last.payload), last.ready.eq(1)]
-        # the FIFO never refuses a beat (the credits keep it from filling): a sticky flag for the
-        # tests, which assert it stays low (not connected to anything: synthesis removes it)
-        with m.If(fifo.i.valid & ~fifo.i.ready):
-            m.d.sync += self.overflow.eq(1)
-        wiring.connect(m, fifo.o, wiring.flipped(self.o))
-        # a credit per pixel that leaves, back to the gate through RETURN_STAGES registers
-        ret = self.o.valid & self.o.ready
-        for k in range(self.RETURN_STAGES):
-            r = Signal(name=f"credit_return{k + 1}")
-            m.d.sync += r.eq(ret)
-            ret = r
-        m.d.comb += gate.credit.eq(ret)
         return m

@@ -86,8 +86,8 @@ def _group(mems: list[dict]) -> list[dict]:
 def memories(top: IQLUT) -> list[dict]:
     """Every memory of the design by kind with its shape, bits and the DP16KD count it needs as
     block RAM; ``bram``: whether it is expected to map to DP16KD on ECP5 (line buffers and FIFOs
-    always; ROMs from ``ROM_BRAM_MIN_DEPTH`` words; a layer's output FIFO of its credit loop, a
-    few to ~20 entries, is LUT RAM)."""
+    always; ROMs from ``ROM_BRAM_MIN_DEPTH`` words; the FIFOs of a layer's credit loops, a few to
+    ~20 entries, are LUT RAM)."""
     cfg, out = top.model.config, []
     for n, ec in enumerate([b.ec for b in top.blocks] + [top.upsampler.ec]):
         name = "upsampler" if n == len(top.blocks) else f"block {n}"
@@ -98,8 +98,9 @@ def memories(top: IQLUT) -> list[dict]:
                         "word_bits": bits, "reads": 1})
         for g in _group(ec.rom.memories):
             out.append({"kind": "ROM", "where": name, **g})
-        out.append({"kind": "output FIFO", "where": name, "count": 1, "depth": ec.fifo.depth,
-                    "word_bits": ec.fifo.width, "reads": 1})
+        for kind, f in (("column FIFO", ec.col_fifo), ("output FIFO", ec.fifo)):
+            out.append({"kind": kind, "where": name, "count": 1, "depth": f.depth,
+                        "word_bits": f.width, "reads": 1})
     cg = top.bilinear.window.columns
     count, bits = cg.line_buffer_memories
     out.append({"kind": "line buffer", "where": "bilinear", "count": count, "depth": cg.max_width,
@@ -113,7 +114,7 @@ def memories(top: IQLUT) -> list[dict]:
                     "word_bits": top.raster.buffer_bits // top.max_width, "reads": 1})
     for mem in out:
         mem["bits"] = mem["count"] * mem["depth"] * mem["word_bits"]
-        mem["bram"] = (mem["kind"] not in ("ROM", "output FIFO")
+        mem["bram"] = (mem["kind"] not in ("ROM", "column FIFO", "output FIFO")
                        or mem["kind"] == "ROM" and mem["depth"] >= ROM_BRAM_MIN_DEPTH)
         mem["dp16kd"] = mem["count"] * dp16kd(mem["depth"], mem["word_bits"], mem["reads"]) \
             if mem["bram"] else 0
@@ -126,7 +127,7 @@ def design_report(top: IQLUT, *, source: str = "") -> dict:
     layers = [_layer(top, n) for n in range(len(cfg.layers))]
     rom_bits = sum(layer["rom_bits"] for layer in layers)
     fifos = {"bilinear": top.bil_fifo.bits, "network": top.net_fifo.bits if top.net_fifo else 0,
-             "layer_outputs": sum(b.ec.fifo.bits for b in [*top.blocks, top.upsampler])}
+             "layers": sum(b.ec.fifo.bits + b.ec.col_fifo.bits for b in [*top.blocks, top.upsampler])}
     raster_bits = top.raster.buffer_bits if top.raster else 0
     mults: dict[str, int] = {}
     for layer in layers:
@@ -248,8 +249,8 @@ def _format_memories(mems: list[dict], total: int) -> str:
     bram = [m for m in mems if m["bram"]]
     logic = [m for m in mems if not m["bram"]]
     return (f"memories as ECP5 block RAM (~{total} DP16KD): {part(bram)}"
-            + (f"; as LUT logic / LUT RAM (ROMs < {ROM_BRAM_MIN_DEPTH} words, the layers' output "
-               f"FIFOs): {part(logic)}" if logic else ""))
+            + (f"; as LUT logic / LUT RAM (ROMs < {ROM_BRAM_MIN_DEPTH} words, the layers' "
+               f"credit-loop FIFOs): {part(logic)}" if logic else ""))
 
 
 #: per-component columns: (header, resources key, width)

@@ -102,10 +102,11 @@ def test_report_of_folded_design(fold):
     assert sum(mem["bits"] for mem in roms) == 8 * m.lut_bytes()
     assert [mem["where"] for mem in roms if mem["bram"]] == \
         {1: [], 8: [f"block {n}" for n in range(1, 8)], 16: [f"block {n}" for n in range(1, 8)] + ["upsampler"]}[fold]
-    assert all(mem["bram"] and mem["dp16kd"] > 0 for mem in r["memories"] if mem["kind"] not in ("ROM", "output FIFO"))
-    outs = [mem for mem in r["memories"] if mem["kind"] == "output FIFO"]
-    assert len(outs) == 9 and not any(mem["bram"] for mem in outs)
-    assert r["totals"]["fifo_bits"]["layer_outputs"] == sum(mem["depth"] * mem["word_bits"] for mem in outs)
+    loop_kinds = ("column FIFO", "output FIFO")
+    assert all(mem["bram"] and mem["dp16kd"] > 0 for mem in r["memories"] if mem["kind"] not in ("ROM",) + loop_kinds)
+    loops = [mem for mem in r["memories"] if mem["kind"] in loop_kinds]
+    assert len(loops) == 18 and not any(mem["bram"] for mem in loops)
+    assert r["totals"]["fifo_bits"]["layers"] == sum(mem["depth"] * mem["word_bits"] for mem in loops)
     text = format_report(r)
     assert f"fold {fold}: one LR pixel every {fold} clock" in text and "block RAM" in text
 

@@ -171,16 +171,18 @@ def test_ec_fifo_overflow_is_caught(monkeypatch, fold):
 
 
 def test_iq_l8c8_credit_loops():
-    """Every layer of iq_l8c8 at every fold: the FIFO holds exactly the credits, and the credits
-    cover a round trip (gate, sub-beats, pipeline, FIFO, return registers) at one pixel per
-    ``sub_beats`` cycles."""
+    """Every layer of iq_l8c8 at every fold, both loops: the FIFO holds exactly the credits, and
+    the credits cover at least the beats in flight in the free-running pipeline at one beat per
+    sub-beat count (full rate itself: the throughput tests of the whole top)."""
     m = random_model("iq_l8c8", 0)
     for fold in FOLDS:
         for n in range(len(m.config.layers)):
             ec = EC(m, n, 16, fold=fold)
-            assert ec.fifo.depth + 1 == ec.credits
-            S = ec.rom.sub_beats
-            trip = ec.latency - sum(p.latency for k, p in ec.parts.items()
-                                    if k not in ("win_serializer", "win_gate", "rom_in", "rom", "dpfi",
-                                                 "accumulate", "output", "fifo"))
-            assert ec.credits * S >= trip + S
+            loops = [(ec.col_credits, ec.col_fifo, ec.nuqd.sub_beats,
+                      [ec.col_in, ec.nuqd, ec.col_deserializer]),
+                     (ec.credits, ec.fifo, ec.rom.sub_beats,
+                      [ec.rom_in, ec.rom, ec.dpfi, ec.accumulate])]
+            for credits, fifo, S, chain in loops:
+                assert fifo.depth + 1 == credits
+                pipeline = sum(p.latency for p in chain if p is not None) + fifo.latency
+                assert credits * S >= pipeline + S
