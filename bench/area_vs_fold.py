@@ -117,8 +117,8 @@ def measure(model, folds, skip: set, redo: bool, max_width: int, seeds=(1,)) -> 
 
 def table(data: dict) -> str:
     head = ("| F | cycles / LR px | LUT4-eq. | FF | MULT18X18D | DP16KD | fits 85F | Fmax (block) | "
-            "LR Mpx/s | sustains | gates (cells) |")
-    lines = [head, "|" + "---:|" * 11]
+            "LR Mpx/s | sustains | gates (cells) | commit |")
+    lines = [head, "|" + "---:|" * 11 + "---|"]
     for key in sorted(data.get("folds", {}), key=int):
         r = data["folds"][key]
         t = r.get("blocks", {}).get("total")
@@ -128,7 +128,8 @@ def table(data: dict) -> str:
         gates = f"{r['gates']['cells']:,}" if r.get("gates", {}).get("cells") else "—"
         lines.append(f"| {r['fold']} | {r['cycles_per_lr_pixel']} | {t['lut4_equiv']:,} | {t['ff']:,} | "
                      f"{t['dsp']} | {t['bram']} | {'yes' if r.get('fits_lfe5u_85f') else 'no'} | {fmax} | "
-                     f"{r.get('lr_mpx_per_s', '—')} | {r.get('best_format', '—')} | {gates} |")
+                     f"{r.get('lr_mpx_per_s', '—')} | {r.get('best_format', '—')} | {gates} | "
+                     f"{r['blocks'].get('commit', '?')} |")
     return "\n".join(lines)
 
 

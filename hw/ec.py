@@ -164,10 +164,10 @@ class EC(wiring.Component):
         ``folded``, else a ``CreditGate``), ``chain``, the FIFO; full rate at one beat per
         ``sub_beats`` cycles (``hw.credit.credits_for``)."""
         gate_latency = 2 if folded else CreditGate.latency
-        round_trip = (gate_latency + sub_beats + sum(p_.latency for p_ in chain) + StreamFIFO.latency
-                      + self.RETURN_STAGES + 1)
+        round_trip = (gate_latency + sub_beats + sum(p_.latency for p_ in chain)
+                      + StreamFIFO.LUTRAM_LATENCY + self.RETURN_STAGES + 1)
         credits = credits_for(round_trip, sub_beats)
-        return credits, StreamFIFO(out_shape, credits - 1)
+        return credits, StreamFIFO(out_shape, credits - 1, lutram=True)
 
     def __init__(self, model: Model, n: int, max_width: int, *, rom_ports: str = "dual",
                  residual: bool = False, fold: int = 1, post: wiring.Component | None = None):

@@ -156,8 +156,8 @@ def test_ec_fifo_overflow_is_caught(monkeypatch, fold):
     """The test harness's overflow check can fail: an EC whose output FIFO holds 3 entries but
     whose gate holds more credits overflows under output stalls, and ``run`` says so."""
     class SmallFIFO(StreamFIFO):
-        def __init__(self, shape, depth):
-            super().__init__(shape, 2)
+        def __init__(self, shape, depth, **kw):
+            super().__init__(shape, 2, **kw)
     monkeypatch.setattr(ec_module, "StreamFIFO", SmallFIFO)
     monkeypatch.setattr(ec_module, "credits_for", lambda round_trip, sub_beats: 12)
     cfg = small_config()

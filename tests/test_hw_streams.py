@@ -21,8 +21,10 @@ def random_items(n, seed=0):
 
 
 @pytest.mark.parametrize("make", [lambda: SkidBuffer(LAYOUT), lambda: StreamFIFO(LAYOUT, 2),
-                                  lambda: StreamFIFO(LAYOUT, 7), lambda: RegisterStage(LAYOUT)],
-                         ids=["skid", "fifo2", "fifo7", "stage"])
+                                  lambda: StreamFIFO(LAYOUT, 7), lambda: RegisterStage(LAYOUT),
+                                  lambda: StreamFIFO(LAYOUT, 2, lutram=True),
+                                  lambda: StreamFIFO(LAYOUT, 9, lutram=True)],
+                         ids=["skid", "fifo2", "fifo7", "stage", "lutfifo2", "lutfifo9"])
 @pytest.mark.parametrize("idle,stall", [(0.0, 0.0), (0.4, 0.4), (0.0, 0.7), (0.7, 0.0)])
 def test_buffers_pass_everything_in_order(make, idle, stall):
     items = [{**it, "eol": int(it["eol"])} for it in random_items(150)]
