@@ -348,6 +348,25 @@ class Fork(wiring.Component):
 NO_COLLISION = "iqlut_no_collision"
 
 
+def _ring(m: Module, n: int, do_write, do_read):
+    """Write pointer, read pointer and fill level of a ring of ``n`` memory entries, advanced by
+    the 1-bit ``do_write`` / ``do_read`` (driven by the caller)."""
+    produce, consume = Signal(range(n), name="produce"), Signal(range(n), name="consume")
+    level = Signal(range(n + 1), name="level")             # entries in the memory
+
+    def incr(p):
+        return Mux(p == n - 1, 0, p + 1)
+    with m.If(do_write):
+        m.d.sync += produce.eq(incr(produce))
+    with m.If(do_read):
+        m.d.sync += consume.eq(incr(consume))
+    with m.If(do_write & ~do_read):
+        m.d.sync += level.eq(level + 1)
+    with m.If(do_read & ~do_write):
+        m.d.sync += level.eq(level - 1)
+    return produce, consume, level
+
+
 class StreamFIFO(wiring.Component):
     """A first-in first-out queue of ``depth`` + 1 entries with stream ports and a structured
     payload, for block RAM: ``depth`` - 1 entries in a memory (one write port, one synchronous
@@ -390,27 +409,14 @@ class StreamFIFO(wiring.Component):
         m.submodules.storage = storage = Memory(shape=self.width, depth=inner, init=[],
                                                 attrs={NO_COLLISION: "1"})
         w_port, r_port = storage.write_port(), storage.read_port(domain="sync")
-        produce, consume = Signal(range(inner), name="produce"), Signal(range(inner), name="consume")
-        level = Signal(range(inner + 1), name="level")     # entries in the memory
+        do_write, do_read = Signal(name="do_write"), Signal(name="do_read")
+        produce, consume, level = _ring(m, inner, do_write, do_read)
         held = Signal(name="held")                         # r_port.data holds an entry
         pipe = Pipe(m, self.o, name="out")
-        do_write = Signal(name="do_write")
-        do_read = Signal(name="do_read")
         m.d.comb += [self.i.ready.eq(level != inner), do_write.eq(self.i.valid & self.i.ready),
                      do_read.eq((level != 0) & (~held | pipe.en)),
                      w_port.addr.eq(produce), w_port.data.eq(self.i.payload), w_port.en.eq(do_write),
                      r_port.addr.eq(consume), r_port.en.eq(do_read)]
-
-        def incr(p):
-            return Mux(p == inner - 1, 0, p + 1)
-        with m.If(do_write):
-            m.d.sync += produce.eq(incr(produce))
-        with m.If(do_read):
-            m.d.sync += consume.eq(incr(consume))
-        with m.If(do_write & ~do_read):
-            m.d.sync += level.eq(level + 1)
-        with m.If(do_read & ~do_write):
-            m.d.sync += level.eq(level - 1)
         with m.If(do_read):
             m.d.sync += held.eq(1)
         with m.Elif(pipe.en):
@@ -419,31 +425,18 @@ class StreamFIFO(wiring.Component):
         m.d.comb += [self.o.payload.eq(out), self.o.valid.eq(pipe.reg(held, 1, valid=True))]
         return m
 
-
     def _elaborate_lutram(self):
         m = Module()
         n = self.depth
         m.submodules.storage = storage = Memory(shape=self.width, depth=n, init=[])
         w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
-        produce, consume = Signal(range(n), name="produce"), Signal(range(n), name="consume")
-        level = Signal(range(n + 1), name="level")         # entries in the memory
-        pipe = Pipe(m, self.o, name="out")
         do_write, do_read = Signal(name="do_write"), Signal(name="do_read")
+        produce, consume, level = _ring(m, n, do_write, do_read)
+        pipe = Pipe(m, self.o, name="out")
         m.d.comb += [self.i.ready.eq(level != n), do_write.eq(self.i.valid & self.i.ready),
                      do_read.eq((level != 0) & pipe.en),
                      w_port.addr.eq(produce), w_port.data.eq(self.i.payload), w_port.en.eq(do_write),
                      r_port.addr.eq(consume)]
-
-        def incr(p):
-            return Mux(p == n - 1, 0, p + 1)
-        with m.If(do_write):
-            m.d.sync += produce.eq(incr(produce))
-        with m.If(do_read):
-            m.d.sync += consume.eq(incr(consume))
-        with m.If(do_write & ~do_read):
-            m.d.sync += level.eq(level + 1)
-        with m.If(do_read & ~do_write):
-            m.d.sync += level.eq(level - 1)
         out = pipe.reg(r_port.data, name="out_data")
         m.d.comb += [self.o.payload.eq(out), self.o.valid.eq(pipe.reg(level != 0, 1, valid=True))]
         return m
