@@ -37,15 +37,15 @@ def credits_for(round_trip: int, sub_beats: int = 1) -> int:
 
 def credit_counter(m: Module, credits: int, take, give, copies: int, name: str = "credit") -> list:
     """A counter of the credits held (``credits`` at reset): ``take`` (1 bit) spends one in a
-    cycle, ``give`` (1 bit) returns one. Returns ``copies`` flip-flops, each equal to "at least one
+    cycle, each bit of ``give`` (one per return source, ``returns`` bits) returns one. Returns ``copies`` flip-flops, each equal to "at least one
     credit is held" in every cycle: registered from the counter's next value (no logic between the
     counter and the enables they drive), one per group of enables so that each copy is placed
     next to its loads (``keep``, see ``hw.synth``). ``take`` must be 0 while the copies are 0."""
     check_positive_int("credits", credits)
     check_positive_int("copies", copies)
     count = Signal(range(credits + 1), init=credits, name=f"{name}_count")
-    nxt = Signal(range(credits + 2), name=f"{name}_next")
-    m.d.comb += nxt.eq(count + give - take)
+    nxt = Signal(range(credits + 1 + len(give)), name=f"{name}_next")
+    m.d.comb += nxt.eq(count + sum(give[b] for b in range(len(give))) - take)
     m.d.sync += count.eq(nxt)
     oks = []
     for g in range(copies):
@@ -57,7 +57,8 @@ def credit_counter(m: Module, credits: int, take, give, copies: int, name: str =
 
 class CreditGate(wiring.Component):
     """A register stage that passes a beat only while it holds a credit (``credits`` at reset; one
-    spent per beat it takes, one returned per cycle ``credit`` is high): the entry of a layer's
+    spent per beat it takes, one returned per cycle per high bit of ``credit``, ``returns`` bits:
+    one per return source): the entry of a layer's
     credit loop at fold 1 (folded: ``hw.fold.Serializer`` with ``credits``). Latency 1, full rate
     while credits last. ``o.valid`` is a flip-flop; ``i.ready = ok & (~o.valid | o.ready)``.
 
@@ -66,14 +67,15 @@ class CreditGate(wiring.Component):
 
     latency = 1
 
-    def __init__(self, shape, credits: int):
+    def __init__(self, shape, credits: int, *, returns: int = 1):
         Shape.cast(shape)
         check_positive_int("credits", credits)
-        self.shape, self.credits = shape, credits
+        check_positive_int("returns", returns)
+        self.shape, self.credits, self.returns = shape, credits, returns
         self.width = Shape.cast(shape).width
         self.groups = max(1, -(-self.width // Pipe.FANOUT))
         super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape)),
-                          "credit": In(1)})
+                          "credit": In(returns)})
 
     def elaborate(self, platform):
         m = Module()

@@ -13,13 +13,12 @@ from golden.modelfile import Model
 from .credit import CreditGate, credits_for
 from .dpfi import DPFI, dpfi_layout
 from .fold import Deserializer, Serializer, check_fold, fold_plan, fold_side
-from .nuqd import NUQD
+from .nuqd import NUQD, nuqd_layout
 from .rom import LutRom
 from .streams import (
     FLAGS,
     Pipe,
     RegisterStage,
-    SkidBuffer,
     StreamFIFO,
     check_positive_int,
     has,
@@ -147,13 +146,14 @@ class EC(wiring.Component):
     sub-beats): one output pixel per ``sub_beats`` <= F cycles, datapath ~1/F.
 
     **Credit loops** (``hw.credit``): the column serializer (fold 1: a ``CreditGate``) -> NUQD ->
-    deserializer run free into ``col_fifo`` (``col_credits`` entries), which feeds the window
-    shift; the window serializer (fold 1: a ``CreditGate``) -> ROM -> DPFI -> adder tree ->
-    ``post`` (an IQ-Block's ``BlockOutput``; its layout is then the output's) run free into the
-    output FIFO ``fifo`` (``credits`` entries), which is what ``o`` reads. A gate starts a beat
-    only with a credit; each beat that leaves the loop's FIFO returns one (``RETURN_STAGES``
-    registers later). Only ColumnGen and the window shift keep stall enables (cut by skid
-    buffers / the serializers' hold registers).
+    deserializer -> window shift run free into ``window_fifo`` (``col_credits`` entries; the
+    windows in the ROM's lane order), which feeds the window serializer (fold 1: a
+    ``CreditGate``) -> ROM -> DPFI -> adder tree -> ``post`` (an IQ-Block's ``BlockOutput``; its
+    layout is then the output's), running free into the output FIFO ``fifo`` (``credits``
+    entries), which is what ``o`` reads. A gate starts a beat only with a credit; each beat that
+    leaves the loop's FIFO returns one (``RETURN_STAGES`` registers later), and so does each
+    column that completes no window, as it leaves the shift. Only ColumnGen (enabled by the
+    column gate's registered ready) and the FIFOs' output registers keep stall enables.
     """
 
     #: registers on the credit return path (the FIFO's read side -> the gate)
@@ -199,7 +199,7 @@ class EC(wiring.Component):
         # no stall enables, no skid buffers) into a FIFO of ``credits`` entries, entered through a
         # gate that starts a beat only with a credit, returned when the beat leaves the FIFO:
         #   column loop: column serializer (fold 1: ``CreditGate``) -> NUQD -> deserializer ->
-        #     col_fifo -> the window shift;
+        #     window shift -> window_fifo (windows, in the ROM lane order);
         #   window loop: window serializer (fold 1: ``CreditGate``) -> ROM -> DPFI -> adder tree
         #     -> post -> fifo (the EC's output).
         # The stall enables of these parts were the whole design's critical paths at fold 16
@@ -207,10 +207,13 @@ class EC(wiring.Component):
         # b02a4f6 (block 4's ROM skid ready -> the window serializer's load enables, 0.76 ns
         # logic + 12.68 ns routing), 102.3 MHz on 6d2cce5 with only the window loop (block 5's
         # NUQD output skid ready -> NUQD enable -> NUQD input skid take -> its clock enables,
-        # 1.23 + 8.54 ns). Between the loops, and before the first, a stall-all chain cut by
-        # registered readies: ColumnGen -> (fold 1: skid buffer) -> column gate; col_fifo ->
-        # WindowShift -> (fold 1: skid buffer) -> window gate (a serializer's hold register is
-        # such a cut).
+        # 1.23 + 8.54 ns), 99.2 MHz on 52444ad with the shift outside the loops (block 5's window
+        # serializer ready -> the window shift's clock enables, 1.23 + 8.85 ns). What still
+        # stalls: ColumnGen (its enable is the column gate's registered ready) and the FIFOs'
+        # output registers (enable copies per group of bits).
+        # The window shift is not 1:1: a column with ctrl.out low (the first ``lag`` columns and
+        # rows of the extended raster) completes no window, so it returns its credit as it leaves
+        # the shift (a second return source of the column gate) instead of at the FIFO.
         if post is not None:
             acc = acc_layout(layer.c_out, w.acc_bits, side)
             if not hasattr(post, "i") or not hasattr(post, "o") or post.i.p.shape() != acc:
@@ -220,38 +223,38 @@ class EC(wiring.Component):
         #: sticky: a FIFO of a credit loop was offered a beat it had no room for (never, by the
         #: credits; ``hw.testing.run`` watches it)
         self.overflow = Signal(name="fifo_overflow")
-        self.col_skid = SkidBuffer(self.columns.o.p.shape()) if not folded_nuqd else None
-        self.win_skid = SkidBuffer(self.shift.o.p.shape()) if not folded_rom else None
         # folded: a register after each serializer's sub-beat multiplexer (without it, IQ-Block
         # 1's critical path at fold 16: window serializer sub -> multiplexer -> ROM address
         # registers, 3.8 ns logic + 5.5 ns routing, 107.7 MHz)
         self.col_in = RegisterStage(self.nuqd.i.p.shape()) if folded_nuqd else None
         self.rom_in = RegisterStage(self.rom.i.p.shape()) if folded_rom else None
-        col_chain = [p_ for p_ in (self.col_in, self.nuqd, self.col_deserializer) if p_ is not None]
+        col_chain = [p_ for p_ in (self.col_in, self.nuqd, self.col_deserializer, self.shift) if p_ is not None]
         win_chain = [p_ for p_ in (self.rom_in, self.rom, self.dpfi, self.accumulate, post) if p_ is not None]
-        col_out = (self.col_deserializer if folded_nuqd else self.nuqd).o.p.shape()
+        window = nuqd_layout(self.lanes, w.index_bits, w.frac_bits, side)   # the window gate's input
         out_shape = post.o.p.shape() if post is not None else acc_layout(layer.c_out, w.acc_bits, side)
-        #: credits of the column loop and its FIFO (``StreamFIFO`` of depth credits - 1)
-        self.col_credits, self.col_fifo = self._loop(folded_nuqd, self.nuqd.sub_beats, col_chain, col_out)
+        #: credits of the column loop and its FIFO of windows (``StreamFIFO`` of depth credits - 1)
+        self.col_credits, self.window_fifo = self._loop(folded_nuqd, self.nuqd.sub_beats, col_chain, window)
         #: credits of the window loop and the output FIFO
         self.credits, self.fifo = self._loop(folded_rom, self.rom.sub_beats, win_chain, out_shape)
         if folded_nuqd:
             self.col_serializer = Serializer({"x": signed(a)}, k * c_in, fold, col_side,
-                                             credits=self.col_credits)
+                                             credits=self.col_credits, returns=2)
             self.col_gate = None
         else:
-            self.col_serializer, self.col_gate = None, CreditGate(self.nuqd.i.p.shape(), self.col_credits)
+            self.col_serializer = None
+            self.col_gate = CreditGate(self.nuqd.i.p.shape(), self.col_credits, returns=2)
         if folded_rom:
             self.win_serializer = Serializer(q_fields, self.lanes, fold, side, credits=self.credits)
             self.win_gate = None
         else:
             self.win_serializer, self.win_gate = None, CreditGate(self.rom.i.p.shape(), self.credits)
+        assert (self.win_serializer or self.win_gate).i.p.shape() == window
         #: cycles per output pixel (one pixel per cycle unfolded); a column takes nuqd.sub_beats
         self.sub_beats = max(self.nuqd.sub_beats, self.rom.sub_beats)
-        parts = {"columns": self.columns, "col_skid": self.col_skid, "col_serializer": self.col_serializer,
+        parts = {"columns": self.columns, "col_serializer": self.col_serializer,
                  "col_gate": self.col_gate, "col_in": self.col_in, "nuqd": self.nuqd,
-                 "col_deserializer": self.col_deserializer, "col_fifo": self.col_fifo,
-                 "shift": self.shift, "win_skid": self.win_skid, "win_serializer": self.win_serializer,
+                 "col_deserializer": self.col_deserializer, "shift": self.shift,
+                 "window_fifo": self.window_fifo, "win_serializer": self.win_serializer,
                  "win_gate": self.win_gate, "rom_in": self.rom_in, "rom": self.rom, "dpfi": self.dpfi,
                  "accumulate": self.accumulate, "output": post, "fifo": self.fifo}
         self.parts = {k_: p for k_, p in parts.items() if p is not None}
@@ -264,70 +267,78 @@ class EC(wiring.Component):
             "o": Out(stream.Signature(out_shape)),
         })
 
-    def _close_loop(self, m: Module, gate, chain: list, fifo, name: str):
-        """Wire a credit loop: ``gate`` -> ``chain`` (free-running: the last ``o.ready`` is 1) ->
-        ``fifo``; a credit back to the gate per beat read out of the FIFO (``RETURN_STAGES``
-        registers later); the FIFO refusing a beat sets ``overflow``."""
-        src = gate.o
-        for part in chain:
-            wiring.connect(m, src, part.i)
-            src = part.o
-        m.d.comb += [fifo.i.valid.eq(src.valid), fifo.i.payload.eq(src.payload), src.ready.eq(1)]
+    def _close_loop(self, m: Module, gate, src, fifo, name: str, payload=None, skip=None):
+        """Close a credit loop from ``gate`` (already wired up to the stream ``src``, the last
+        output of a free-running pipeline: its ``ready`` is tied to 1 here) into ``fifo``
+        (``payload``: what ``src`` writes into it, default its own payload); a credit back to the
+        gate per beat read out of the FIFO, and (``skip``, 1 bit) per beat the pipeline took that
+        never reaches the FIFO, each ``RETURN_STAGES`` registers later; the FIFO refusing a beat
+        sets ``overflow``."""
+        m.d.comb += [fifo.i.valid.eq(src.valid), src.ready.eq(1),
+                     fifo.i.payload.eq(src.payload if payload is None else payload)]
         with m.If(fifo.i.valid & ~fifo.i.ready):
             m.d.sync += self.overflow.eq(1)
-        ret = fifo.o.valid & fifo.o.ready
-        for k in range(self.RETURN_STAGES):
-            r = Signal(name=f"{name}_credit_return{k + 1}")
-            m.d.sync += r.eq(ret)
-            ret = r
-        m.d.comb += gate.credit.eq(ret)
+        returns = [fifo.o.valid & fifo.o.ready] + ([skip] if skip is not None else [])
+        for r_, ret in enumerate(returns):
+            for k in range(self.RETURN_STAGES):
+                r = Signal(name=f"{name}_{'skip' if r_ else 'credit'}_return{k + 1}")
+                m.d.sync += r.eq(ret)
+                ret = r
+            m.d.comb += gate.credit[r_].eq(ret)
+
+    @staticmethod
+    def _chain(m: Module, parts: list):
+        """Wire ``parts`` one after the other; the last one's output stream."""
+        for a_, b_ in zip(parts, parts[1:]):
+            wiring.connect(m, a_.o, b_.i)
+        return parts[-1].o
 
     def elaborate(self, platform):
         m = Module()
         for name, part in self.parts.items():
             m.submodules[name] = part
-        cg, nuqd, rom = self.columns, self.nuqd, self.rom
+        cg, sh = self.columns, self.shift
         k, c_in, d = self.layer.kernel, self.layer.c_in, self.lag
         wiring.connect(m, wiring.flipped(self.i), cg.i)
-        sh_i, sh_o = self.shift.i, self.shift.o
-        if self.col_skid is not None:       # the columns and the shift seen through their skids
-            wiring.connect(m, cg.o, self.col_skid.i)
-            cg = self.col_skid
-        if self.win_skid is not None:
-            wiring.connect(m, self.shift.o, self.win_skid.i)
-            sh_o = self.win_skid.o
-        # the column loop: gate -> [register] -> NUQD -> [deserializer] -> col_fifo
+        # the column loop: gate -> [register] -> NUQD -> [deserializer] -> window shift -> window FIFO
         col_gate = self.col_serializer if self.col_serializer is not None else self.col_gate
-        self._close_loop(m, col_gate, [p_ for p_ in (self.col_in, nuqd, self.col_deserializer)
-                                       if p_ is not None], self.col_fifo, "col")
-        nuqd_i, nuqd_o = col_gate.i, self.col_fifo.o
-        # the window loop: gate -> [register] -> ROM -> DPFI -> adder tree -> [post] -> fifo
-        win_gate = self.win_serializer if self.win_serializer is not None else self.win_gate
-        self._close_loop(m, win_gate, [p_ for p_ in (self.rom_in, rom, self.dpfi, self.accumulate, self.post)
-                                       if p_ is not None], self.fifo, "win")
-        rom_i = win_gate.i
-        wiring.connect(m, self.fifo.o, wiring.flipped(self.o))
+        nuqd_i = col_gate.i
+        nuqd_o = self._chain(m, [p_ for p_ in (col_gate, self.col_in, self.nuqd, self.col_deserializer)
+                                 if p_ is not None])
         # column -> NUQD (the residual x[q] is row d of the column, delayed d columns by the shift)
         res_bits = c_in * self.model.config.act_bits
         res_in = [nuqd_i.p.side.residual.eq(cg.o.p.x.as_value().word_select(d, res_bits))] \
             if self.residual else []
         stream_map(m, cg.o, nuqd_i, nuqd_i.p.x.eq(cg.o.p.x), nuqd_i.p.side.ctrl.eq(cg.o.p.side), *res_in)
         # NUQD -> window shift register
-        res_mid = [sh_i.p.col.residual.eq(nuqd_o.p.side.residual)] if self.residual else []
-        frac_mid = [sh_i.p.col.frac.eq(nuqd_o.p.frac)] if self.widths.frac_bits else []
-        stream_map(m, nuqd_o, sh_i, sh_i.p.col.index.eq(nuqd_o.p.index),
-                   sh_i.p.side.eq(nuqd_o.p.side.ctrl), *frac_mid, *res_mid)
-        # window -> ROM lanes n = (jy * k + jx) * c_in + c
-        cols = [local(m, sh_o.p.cols[jx], f"col{jx}") for jx in range(k)]
+        res_mid = [sh.i.p.col.residual.eq(nuqd_o.p.side.residual)] if self.residual else []
+        frac_mid = [sh.i.p.col.frac.eq(nuqd_o.p.frac)] if self.widths.frac_bits else []
+        stream_map(m, nuqd_o, sh.i, sh.i.p.col.index.eq(nuqd_o.p.index),
+                   sh.i.p.side.eq(nuqd_o.p.side.ctrl), *frac_mid, *res_mid)
+        # the window in the ROM's lane order n = (jy * k + jx) * c_in + c -> window FIFO
+        window = Signal(self.window_fifo.i.p.shape(), name="window")
+        cols = [local(m, sh.o.p.cols[jx], f"col{jx}") for jx in range(k)]
         fields = ("index", "frac") if self.widths.frac_bits else ("index",)
         for name in fields:
-            lanes = Signal(rom_i.p[name].shape(), name=name)
+            lanes = Signal(window[name].shape(), name=name)
             for jy in range(k):
                 for jx in range(k):
                     for c in range(c_in):
                         m.d.comb += lanes[(jy * k + jx) * c_in + c].eq(cols[jx][name][jy * c_in + c])
-            m.d.comb += rom_i.p[name].eq(lanes)
-        res_out = [rom_i.p.side.residual.eq(cols[d].residual)] if self.residual else []
-        stream_map(m, sh_o, rom_i, rom_i.p.side.eol.eq(sh_o.p.eol), rom_i.p.side.eof.eq(sh_o.p.eof),
-                   *res_out)
+            m.d.comb += window[name].eq(lanes)
+        m.d.comb += [window.side.eol.eq(sh.o.p.eol), window.side.eof.eq(sh.o.p.eof)]
+        if self.residual:
+            m.d.comb += window.side.residual.eq(cols[d].residual)
+        # a column that completes no window (ctrl.out low) returns its credit as it leaves the
+        # shift (free-running in the loop: i.valid is a transfer)
+        skip = Signal(name="col_skip")
+        m.d.comb += skip.eq(sh.i.valid & ~sh.i.p.side.out)
+        self._close_loop(m, col_gate, sh.o, self.window_fifo, "col", payload=window, skip=skip)
+        # the window loop: gate -> [register] -> ROM -> DPFI -> adder tree -> [post] -> fifo
+        win_gate = self.win_serializer if self.win_serializer is not None else self.win_gate
+        wiring.connect(m, self.window_fifo.o, win_gate.i)
+        win_o = self._chain(m, [p_ for p_ in (win_gate, self.rom_in, self.rom, self.dpfi,
+                                              self.accumulate, self.post) if p_ is not None])
+        self._close_loop(m, win_gate, win_o, self.fifo, "win")
+        wiring.connect(m, self.fifo.o, wiring.flipped(self.o))
         return m

@@ -91,19 +91,22 @@ class Serializer(wiring.Component):
     condition as the originals; ``keep``, see ``hw.synth``).
 
     **Credits** (``credits``: an int, ``hw.credit``): ``B`` also waits for a credit before it takes
-    the next beat (one spent per beat, one returned per cycle the ``credit`` port is high; each
+    the next beat (one spent per beat, one returned per cycle per high bit of the ``credit`` port,
+    ``returns`` bits: one per return source; each
     group of ``B`` loads under its own copy of the "credit held" flip-flop): the entry of a layer's
     credit loop, whose downstream ``o.ready`` is tied to 1."""
 
-    def __init__(self, fields: dict, lanes: int, fold: int, side=0, *, credits: int | None = None):
+    def __init__(self, fields: dict, lanes: int, fold: int, side=0, *, credits: int | None = None,
+                 returns: int = 1):
         wide, narrow = _setup(self, fields, lanes, fold, side, "serialize")
         if credits is not None:
             check_positive_int("credits", credits)
-        self.credits = credits
+        check_positive_int("returns", returns)
+        self.credits, self.returns = credits, returns
         self.latency = 2
         ports = {"i": In(stream.Signature(wide)), "o": Out(stream.Signature(narrow))}
         if credits is not None:
-            ports["credit"] = In(1)
+            ports["credit"] = In(returns)
         super().__init__(ports)
 
     def elaborate(self, platform):

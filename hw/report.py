@@ -98,7 +98,7 @@ def memories(top: IQLUT) -> list[dict]:
                         "word_bits": bits, "reads": 1})
         for g in _group(ec.rom.memories):
             out.append({"kind": "ROM", "where": name, **g})
-        for kind, f in (("column FIFO", ec.col_fifo), ("output FIFO", ec.fifo)):
+        for kind, f in (("window FIFO", ec.window_fifo), ("output FIFO", ec.fifo)):
             out.append({"kind": kind, "where": name, "count": 1, "depth": f.depth,
                         "word_bits": f.width, "reads": 1})
     cg = top.bilinear.window.columns
@@ -114,7 +114,7 @@ def memories(top: IQLUT) -> list[dict]:
                     "word_bits": top.raster.buffer_bits // top.max_width, "reads": 1})
     for mem in out:
         mem["bits"] = mem["count"] * mem["depth"] * mem["word_bits"]
-        mem["bram"] = (mem["kind"] not in ("ROM", "column FIFO", "output FIFO")
+        mem["bram"] = (mem["kind"] not in ("ROM", "window FIFO", "output FIFO")
                        or mem["kind"] == "ROM" and mem["depth"] >= ROM_BRAM_MIN_DEPTH)
         mem["dp16kd"] = mem["count"] * dp16kd(mem["depth"], mem["word_bits"], mem["reads"]) \
             if mem["bram"] else 0
@@ -127,7 +127,7 @@ def design_report(top: IQLUT, *, source: str = "") -> dict:
     layers = [_layer(top, n) for n in range(len(cfg.layers))]
     rom_bits = sum(layer["rom_bits"] for layer in layers)
     fifos = {"bilinear": top.bil_fifo.bits, "network": top.net_fifo.bits if top.net_fifo else 0,
-             "layers": sum(b.ec.fifo.bits + b.ec.col_fifo.bits for b in [*top.blocks, top.upsampler])}
+             "layers": sum(b.ec.fifo.bits + b.ec.window_fifo.bits for b in [*top.blocks, top.upsampler])}
     raster_bits = top.raster.buffer_bits if top.raster else 0
     mults: dict[str, int] = {}
     for layer in layers:

@@ -102,7 +102,7 @@ def test_report_of_folded_design(fold):
     assert sum(mem["bits"] for mem in roms) == 8 * m.lut_bytes()
     assert [mem["where"] for mem in roms if mem["bram"]] == \
         {1: [], 8: [f"block {n}" for n in range(1, 8)], 16: [f"block {n}" for n in range(1, 8)] + ["upsampler"]}[fold]
-    loop_kinds = ("column FIFO", "output FIFO")
+    loop_kinds = ("window FIFO", "output FIFO")
     assert all(mem["bram"] and mem["dp16kd"] > 0 for mem in r["memories"] if mem["kind"] not in ("ROM",) + loop_kinds)
     loops = [mem for mem in r["memories"] if mem["kind"] in loop_kinds]
     assert len(loops) == 18 and not any(mem["bram"] for mem in loops)

@@ -178,8 +178,8 @@ def test_iq_l8c8_credit_loops():
     for fold in FOLDS:
         for n in range(len(m.config.layers)):
             ec = EC(m, n, 16, fold=fold)
-            loops = [(ec.col_credits, ec.col_fifo, ec.nuqd.sub_beats,
-                      [ec.col_in, ec.nuqd, ec.col_deserializer]),
+            loops = [(ec.col_credits, ec.window_fifo, ec.nuqd.sub_beats,
+                      [ec.col_in, ec.nuqd, ec.col_deserializer, ec.shift]),
                      (ec.credits, ec.fifo, ec.rom.sub_beats,
                       [ec.rom_in, ec.rom, ec.dpfi, ec.accumulate])]
             for credits, fifo, S, chain in loops:
