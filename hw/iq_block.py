@@ -2,7 +2,7 @@
 """IQ-Block (EC + round-shift, clamp, residual gate) and the upsampler (EC with scale^2 outputs)."""
 from __future__ import annotations
 
-from amaranth import Module, Signal, signed
+from amaranth import Cat, Const, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,16 +13,51 @@ from .arith import clamp, round_shift
 from .ec import EC, acc_layout
 from .streams import FLAGS, Pipe, check_positive_int, pixel_layout
 
-__all__ = ["BlockOutput", "IQBlock", "Upsampler"]
+__all__ = ["BlockOutput", "IQBlock", "Upsampler", "csd"]
+
+
+def csd(g: int) -> list[tuple[int, int]]:
+    """Canonical signed digits of the constant ``g`` >= 0: [(sign +-1, exponent)] with
+    g = sum(sign << exponent), no two adjacent exponents (the fewest nonzero digits: at most
+    ceil((bits + 1) / 2))."""
+    if g < 0:
+        raise ValueError(f"csd needs g >= 0, got {g}")
+    out, e = [], 0
+    while g:
+        if g & 1:
+            d = 2 - (g & 3)          # +1 if g = 1 mod 4, -1 if g = 3 mod 4
+            out.append((d, e))
+            g -= d
+        g >>= 1
+        e += 1
+    return out
+
+
+def _pair_up(ops: list) -> list:
+    """One adder level over signed operands [(sign +-1, value)]: neighbours combined two by two,
+    each with one adder or subtractor ((+a) + (-b) = +(a - b), (-a) + (-b) = -(a + b)). The
+    level's first result is positive when the first operand is."""
+    out = []
+    for j in range(0, len(ops), 2):
+        (sa, va), rest = ops[j], ops[j + 1:j + 2]
+        if not rest:
+            out.append((sa, va))
+            continue
+        sb, vb = rest[0]
+        if sa == sb:
+            out.append((sa, va + vb))
+        else:
+            out.append((1, va - vb if sa > 0 else vb - va))
+    return out
 
 
 class BlockOutput(wiring.Component):
     """Block output of ``golden.iqlut.iq_block``: y = clamp(round_shift(acc, shift), act range);
     gated: x' = x + round_shift(g (y - x), G) with the residual x[q] (channel 0 broadcast when
     c_in = 1). y - x is A+1 bits, g (y - x) + 2^(G-1) fits A+G+1 bits; x' needs no clamp (it lies
-    between x and y). Stages (for >= 150 MHz on ECP5): [round], [clamp], [y - x], [g_lo (y - x) +
-    2^(G-1) and g_hi (y - x): the constant's low and high bits], [x + (sum >> G)] (ungated: the
-    first two)."""
+    between x and y). Stages (for >= 150 MHz on ECP5): [round], [clamp], [y - x], [pairs of the
+    terms of (x << G | 2^(G-1)) + g (y - x), g in canonical signed digits], [their sum >> G]
+    (ungated: the first two)."""
 
     def __init__(self, *, act_bits: int, acc_bits: int, shift: int, c_in: int, c_out: int,
                  gate: int | None, gate_bits: int):
@@ -70,24 +105,28 @@ class BlockOutput(wiring.Component):
             m.d.comb += [o.data[c].eq(y[c]) for c in range(self.c_out)]
             return m
         res = pipe.carry_value(i.side.residual, 2, "residual")
-        g, G = self.gate, self.gate_bits
-        # g (y - x) + 2^(G-1) as two registered partial products of the constant's low and high
-        # bits (the rounding addend folded into the low one), summed in the last stage: x' =
-        # x + ((pp_lo + (pp_hi << h)) >> G) = x + round_shift(g (y - x), G). One shift-add network
-        # of all of g's bits in one stage was IQ-Block 1's critical path at fold 16 (4.5 ns logic).
-        h = (G + 2) // 2
-        g_lo, g_hi, half = g & ((1 << h) - 1), g >> h, (1 << (G - 1)) if G else 0
-        for c in range(self.c_out):     # [y - x], [partial products], [x + round_shift]
+        G = self.gate_bits
+        # x' = x + ((g (y - x) + 2^(G-1)) >> G) = (base + g (y - x)) >> G with base = x << G | 2^(G-1)
+        # (x << G has G zero low bits: the rounding addend is a concatenation, no adder).
+        # g (y - x) as signed shift terms of g's canonical signed digits (``csd``: at most
+        # ceil((G + 2) / 2) terms); [pairs] adds base and the terms two by two (one adder or
+        # subtractor each), [sum] adds the pair sums (<= 4 for G <= 12: two adder levels) and
+        # shifts. A constant product as one shift-add network in one stage was the whole design's
+        # critical path at fold 16 on a1f21a2 (block 5, g_lo (y - x) + 2^(G-1): 3.35 ns logic +
+        # 5.58 ns routing, 111.96 MHz); as one network of all of g's bits, IQ-Block 1's (4.5 ns logic).
+        digits = csd(self.gate)
+        for c in range(self.c_out):     # [y - x], [pairs], [sum and shift]
             x = res[0 if self.c_in == 1 else c]
             delta = Signal(signed(a + 1), name=f"delta{c}")
             m.d.comb += delta.eq(y[c] - x)
             delta3, x3 = pipe.reg(delta, name=f"delta3_{c}"), pipe.reg(x, name=f"res3_{c}")
-            pp_lo = pipe.reg(g_lo * delta3 + half, name=f"pplo4_{c}")
-            pp_hi = pipe.reg(g_hi * delta3, name=f"pphi4_{c}")
-            x4 = pipe.reg(x3, name=f"res4_{c}")
-            total = Signal(signed(a + G + 2), name=f"gated{c}")     # g (y - x) + 2^(G-1)
-            m.d.comb += total.eq(pp_lo + (pp_hi << h))
-            m.d.comb += o.data[c].eq(pipe.reg(x4 + (total >> G), signed(a), name=f"x{c}"))
+            base = Cat(Const(1 << (G - 1), G), x3).as_signed()
+            ops = [(1, base)] + [(sgn, delta3 << e) for sgn, e in digits]
+            ops = [(sgn, pipe.reg(v, name=f"gp{j}_{c}")) for j, (sgn, v) in enumerate(_pair_up(ops))]
+            while len(ops) > 1:        # base's side stays positive: so is the total
+                ops = _pair_up(ops)
+            total = ops[0][1]
+            m.d.comb += o.data[c].eq(pipe.reg(total >> G, signed(a), name=f"x{c}"))
         return m
 
 

@@ -13,7 +13,7 @@ from golden import iqlut, spec
 from golden.modelfile import random_model
 from hw.dpfi import DPFI
 from hw.ec import Accumulate
-from hw.iq_block import BlockOutput
+from hw.iq_block import BlockOutput, csd
 from hw.nuqd import NUQD
 from hw.output import Combine
 from hw.rom import LutRom
@@ -230,7 +230,10 @@ def test_adder_tree_wraps_partial_sums_but_not_the_result():
 # ------------------------------------------------------------------ block output
 
 @pytest.mark.parametrize("name,n,gate", [("small", 0, None), ("small", 1, None), ("small", 1, 0),
-                                          ("small", 1, 256), ("a10f6", 1, None), ("e10", 2, 1)])
+                                          ("small", 1, 256), ("a10f6", 1, None), ("e10", 2, 1),
+                                          # dense canonical signed digits: 4-5 shift terms
+                                          ("small", 1, 171), ("small", 1, 85), ("small", 1, 255),
+                                          ("small", 1, 107)])
 def test_block_output_equals_golden_iq_block(name, n, gate, monkeypatch):
     """golden.iqlut.iq_block itself, with its ec() replaced by the accumulator we feed."""
     m = random_model(CONFIGS[name], seed=n)
@@ -252,6 +255,20 @@ def test_block_output_equals_golden_iq_block(name, n, gate, monkeypatch):
     got = stream_test(dut, {"i": items}, {"o": len(items)}, seed=n)["o"]
     assert [g["data"] for g in got] == [expect[:, y, q].tolist() for y in range(h) for q in range(wd)]
     assert [g["eol"] for g in got] == [int(q == wd - 1) for y in range(h) for q in range(wd)]
+
+
+def test_csd_digits():
+    """The gate's constant as canonical signed digits: exact, non-adjacent, and no more digits
+    than ceil((bits + 1) / 2) (so the gate's adder tree has a bounded depth)."""
+    for g in range(1 << 12 + 1):
+        digits = csd(g)
+        assert sum(sgn << e for sgn, e in digits) == g
+        exps = [e for _, e in digits]
+        assert all(sgn in (-1, 1) for sgn, _ in digits) and all(b - a >= 2 for a, b in zip(exps, exps[1:]))
+        assert len(digits) <= (g.bit_length() + 2) // 2
+    assert csd(171) == [(-1, 0), (-1, 2), (-1, 4), (-1, 6), (1, 8)]
+    with pytest.raises(ValueError):
+        csd(-1)
 
 
 def test_block_output_validation():
