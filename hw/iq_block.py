@@ -122,11 +122,15 @@ class BlockOutput(wiring.Component):
             delta3, x3 = pipe.reg(delta, name=f"delta3_{c}"), pipe.reg(x, name=f"res3_{c}")
             base = Cat(Const(1 << (G - 1), G), x3).as_signed()
             ops = [(1, base)] + [(sgn, delta3 << e) for sgn, e in digits]
-            ops = [(sgn, pipe.reg(v, name=f"gp{j}_{c}")) for j, (sgn, v) in enumerate(_pair_up(ops))]
+            # all of it modulo 2^(A+G): the total x' 2^G + r (0 <= r < 2^G) fits A+G bits signed,
+            # so the pair sums and the total are A+G bits wide and x' is the total's top A bits
+            ops = [(sgn, pipe.reg(v, signed(a + G), name=f"gp{j}_{c}"))
+                   for j, (sgn, v) in enumerate(_pair_up(ops))]
             while len(ops) > 1:        # base's side stays positive: so is the total
                 ops = _pair_up(ops)
-            total = ops[0][1]
-            m.d.comb += o.data[c].eq(pipe.reg(total >> G, signed(a), name=f"x{c}"))
+            total = Signal(signed(a + G), name=f"gated{c}")
+            m.d.comb += total.eq(ops[0][1])
+            m.d.comb += o.data[c].eq(pipe.reg(total[G:], signed(a), name=f"x{c}"))
         return m
 
 
