@@ -54,10 +54,10 @@ def _pair_up(ops: list) -> list:
 class BlockOutput(wiring.Component):
     """Block output of ``golden.iqlut.iq_block``: y = clamp(round_shift(acc, shift), act range);
     gated: x' = x + round_shift(g (y - x), G) with the residual x[q] (channel 0 broadcast when
-    c_in = 1). y - x is A+1 bits, g (y - x) + 2^(G-1) fits A+G+1 bits; x' needs no clamp (it lies
-    between x and y). Stages (for >= 150 MHz on ECP5): [round], [clamp], [y - x], [pairs of the
-    terms of (x << G | 2^(G-1)) + g (y - x), g in canonical signed digits], [their sum >> G]
-    (ungated: the first two)."""
+    c_in = 1). y - x is A+1 bits; x' needs no clamp (it lies between x and y), so
+    (x << G | 2^(G-1)) + g (y - x) = x' 2^G + r fits A+G bits and is computed modulo 2^(A+G).
+    Stages (for >= 150 MHz on ECP5): [round], [clamp], [y - x], [pairs of the terms of that sum,
+    g in canonical signed digits], [their sum; x' = its top A bits] (ungated: the first two)."""
 
     def __init__(self, *, act_bits: int, acc_bits: int, shift: int, c_in: int, c_out: int,
                  gate: int | None, gate_bits: int):
