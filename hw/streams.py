@@ -384,12 +384,17 @@ class StreamFIFO(wiring.Component):
     ``o.ready`` drives one gate per 48 bits and the pointers, not a read-data register's single
     clock-enable net (with the block-RAM form as the column FIFO, its read enable from the window
     shift's stall enable was the whole design's critical path at fold 16 on 34005fd: 1.23 ns
-    logic + 12.07 ns routing, 75.18 MHz). ``depth`` + 1 entries too; latency ``LUTRAM_LATENCY``."""
+    logic + 12.07 ns routing, 75.18 MHz). Each side keeps its own fill level and sees the other
+    side's transfers one register later, so write enable and read enable never meet in one
+    cycle (one shared level was the critical path at fold 16 on 6143ab4 and bb468d4: block 2's
+    window FIFO level -> write enable -> level, 1.00 + 9.01 ns, and the upsampler's window serializer
+    -> read enable -> level, 1.23 + 7.72 ns); the writer's view is conservative (an entry read
+    is free for it one cycle later). ``depth`` + 1 entries too; latency ``LUTRAM_LATENCY``."""
 
     #: cycles from a write to the entry being readable at ``o`` (block RAM form)
     latency = 3
     #: the same for ``lutram=True``
-    LUTRAM_LATENCY = 2
+    LUTRAM_LATENCY = 3
 
     def __init__(self, shape, depth: int, *, lutram: bool = False):
         Shape.cast(shape)
@@ -431,14 +436,29 @@ class StreamFIFO(wiring.Component):
         m.submodules.storage = storage = Memory(shape=self.width, depth=n, init=[])
         w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
         do_write, do_read = Signal(name="do_write"), Signal(name="do_read")
-        produce, consume, level = _ring(m, n, do_write, do_read)
+        produce, consume = Signal(range(n), name="produce"), Signal(range(n), name="consume")
+        # two fill levels, each kept on its own side: the writer's (writes minus the reads it has
+        # seen, one register late: ``read_seen``) and the reader's (the writes it has seen, one
+        # register late: ``write_seen``, minus reads), so no path runs from one side's enable to
+        # the other's counters in one cycle (the shared level was the critical path at fold 16)
+        w_level, r_level = Signal(range(n + 1), name="w_level"), Signal(range(n + 1), name="r_level")
+        write_seen, read_seen = Signal(name="write_seen"), Signal(name="read_seen")
+        m.d.sync += [write_seen.eq(do_write), read_seen.eq(do_read),
+                     w_level.eq(w_level + do_write - read_seen), r_level.eq(r_level + write_seen - do_read)]
+
+        def incr(p):
+            return Mux(p == n - 1, 0, p + 1)
+        with m.If(do_write):
+            m.d.sync += produce.eq(incr(produce))
+        with m.If(do_read):
+            m.d.sync += consume.eq(incr(consume))
         pipe = Pipe(m, self.o, name="out")
-        m.d.comb += [self.i.ready.eq(level != n), do_write.eq(self.i.valid & self.i.ready),
-                     do_read.eq((level != 0) & pipe.en),
+        m.d.comb += [self.i.ready.eq(w_level != n), do_write.eq(self.i.valid & self.i.ready),
+                     do_read.eq((r_level != 0) & pipe.en),
                      w_port.addr.eq(produce), w_port.data.eq(self.i.payload), w_port.en.eq(do_write),
                      r_port.addr.eq(consume)]
         out = pipe.reg(r_port.data, name="out_data")
-        m.d.comb += [self.o.payload.eq(out), self.o.valid.eq(pipe.reg(level != 0, 1, valid=True))]
+        m.d.comb += [self.o.payload.eq(out), self.o.valid.eq(pipe.reg(r_level != 0, 1, valid=True))]
         return m
 
 
