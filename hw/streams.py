@@ -348,18 +348,19 @@ class Fork(wiring.Component):
 NO_COLLISION = "iqlut_no_collision"
 
 
+def _pointer(m: Module, n: int, advance, name: str) -> Signal:
+    """An address into a ring of ``n`` entries, advanced (modulo ``n``) in each cycle of ``advance``."""
+    p = Signal(range(n), name=name)
+    with m.If(advance):
+        m.d.sync += p.eq(Mux(p == n - 1, 0, p + 1))
+    return p
+
+
 def _ring(m: Module, n: int, do_write, do_read):
     """Write pointer, read pointer and fill level of a ring of ``n`` memory entries, advanced by
     the 1-bit ``do_write`` / ``do_read`` (driven by the caller)."""
-    produce, consume = Signal(range(n), name="produce"), Signal(range(n), name="consume")
+    produce, consume = _pointer(m, n, do_write, "produce"), _pointer(m, n, do_read, "consume")
     level = Signal(range(n + 1), name="level")             # entries in the memory
-
-    def incr(p):
-        return Mux(p == n - 1, 0, p + 1)
-    with m.If(do_write):
-        m.d.sync += produce.eq(incr(produce))
-    with m.If(do_read):
-        m.d.sync += consume.eq(incr(consume))
     with m.If(do_write & ~do_read):
         m.d.sync += level.eq(level + 1)
     with m.If(do_read & ~do_write):
@@ -436,7 +437,7 @@ class StreamFIFO(wiring.Component):
         m.submodules.storage = storage = Memory(shape=self.width, depth=n, init=[])
         w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
         do_write, do_read = Signal(name="do_write"), Signal(name="do_read")
-        produce, consume = Signal(range(n), name="produce"), Signal(range(n), name="consume")
+        produce, consume = _pointer(m, n, do_write, "produce"), _pointer(m, n, do_read, "consume")
         # two fill levels, each kept on its own side: the writer's (writes minus the reads it has
         # seen, one register late: ``read_seen``) and the reader's (the writes it has seen, one
         # register late: ``write_seen``, minus reads), so no path runs from one side's enable to
@@ -445,13 +446,6 @@ class StreamFIFO(wiring.Component):
         write_seen, read_seen = Signal(name="write_seen"), Signal(name="read_seen")
         m.d.sync += [write_seen.eq(do_write), read_seen.eq(do_read),
                      w_level.eq(w_level + do_write - read_seen), r_level.eq(r_level + write_seen - do_read)]
-
-        def incr(p):
-            return Mux(p == n - 1, 0, p + 1)
-        with m.If(do_write):
-            m.d.sync += produce.eq(incr(produce))
-        with m.If(do_read):
-            m.d.sync += consume.eq(incr(consume))
         pipe = Pipe(m, self.o, name="out")
         m.d.comb += [self.i.ready.eq(w_level != n), do_write.eq(self.i.valid & self.i.ready),
                      do_read.eq((r_level != 0) & pipe.en),
