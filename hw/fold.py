@@ -117,7 +117,8 @@ class Serializer(wiring.Component):
         sub = Signal(range(S))
         groups = max(1, -(-width // Pipe.FANOUT))
         take = Signal(name="take")          # B takes a beat (spends a credit)
-        oks = credit_counter(m, self.credits, take, self.credit, groups) \
+        # B loads at most every other cycle when S >= 2 (it holds a beat for S cycles)
+        oks = credit_counter(m, self.credits, take, self.credit, groups, spaced=S >= 2) \
             if self.credits is not None else [1] * groups
 
         def state_copy(g):
