@@ -582,11 +582,11 @@ def absorb_dsp_registers(netlist: Path, top: str) -> dict:
     return out
 
 
-def choose_device(res: dict) -> tuple[str, str] | None:
+def choose_device(res: dict, fill: float = ECP5_FILL) -> tuple[str, str] | None:
     """The smallest ``ECP5_DEVICES`` entry (flag, name) the synthesized ``res`` fits in at
-    ``ECP5_FILL`` of its LUT4s and FFs and all of its DP16KD / MULT18X18D, else None."""
+    ``fill`` of its LUT4s and FFs and all of its DP16KD / MULT18X18D, else None."""
     for flag, dev, luts, brams, dsps in ECP5_DEVICES:
-        if (res["lut4_equiv"] <= ECP5_FILL * luts and res["ff"] <= ECP5_FILL * luts
+        if (res["lut4_equiv"] <= fill * luts and res["ff"] <= fill * luts
                 and res["bram"] <= brams and res["dsp"] <= dsps):
             return flag, dev
     return None
@@ -594,7 +594,7 @@ def choose_device(res: dict) -> tuple[str, str] | None:
 
 def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None = None,
              progress=None, instance: str | None = None, keep_log: Path | None = None,
-             absorb: bool = True, seeds=(PNR_SEED,)) -> dict:
+             absorb: bool = True, seeds=(PNR_SEED,), fill: float = ECP5_FILL) -> dict:
     """Place and route the largest IQ-Block (``biggest_block``) of ``core`` alone, out of context,
     on the smallest LFE5U it fits (``choose_device``), with nextpnr-ecp5. ``instance``: another
     component of ``components(core)`` instead, or ``"core"`` for the whole design in one
@@ -608,7 +608,8 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
     ``absorb_dsp_registers``; what a vendor flow does itself; ``resources["ff"]`` counts the
     flip-flops left). Returns {tool, block, kind, device, package, mode, seed, target_mhz,
     fmax_mhz: {clock: MHz}, fmax_mhz_min, utilisation, lut4, dff, resources, absorbed: {dp16kd,
-    mult18x18d} or None, seconds, synth_seconds, peak_child_mb}.
+    mult18x18d} or None, seconds, synth_seconds, peak_child_mb}. ``fill``: the fraction of a
+    device's LUT4s / FFs the netlist may take (``choose_device``).
 
     ``seeds``: nextpnr runs on the one netlist, one per placer seed (its Fmax varies by about
     +-10 % from seed to seed on one component). The result is that of the run with the median
@@ -649,12 +650,12 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
                 b, d = absorbed["dp16kd"], absorbed["mult18x18d"]
                 progress(f"hard-block registers: {b['ports']} DP16KD read ports took {b['flip_flops']} "
                          f"flip-flops, {d['dsps']} MULT18X18D took {d['flip_flops']}")
-        dev = choose_device(res)
+        dev = choose_device(res, fill)
         if dev is None:
             big = ECP5_DEVICES[-1]
             raise ToolError(f"{inst} needs {res['lut4_equiv']} LUT4s, {res['ff']} FFs, "
                             f"{res['bram']} DP16KD, {res['dsp']} MULT18X18D: more than "
-                            f"{ECP5_FILL:.0%} of the largest ECP5 ({big[1]}: {big[2]} LUT4s, "
+                            f"{fill:.0%} of the largest ECP5 ({big[1]}: {big[2]} LUT4s, "
                             f"{big[3]} DP16KD, {big[4]} MULT18X18D)")
         flag, device = dev
         # relative names, run in the netlist's directory: yowasp-nextpnr (WebAssembly) sees only

@@ -107,6 +107,8 @@ def test_device_choice_and_biggest_block():
     assert hs.choose_device(res) == ("45k", "LFE5U-45F")
     assert hs.choose_device({**res, "lut4_equiv": 49_251}) == ("85k", "LFE5U-85F")
     assert hs.choose_device({**res, "dsp": 280}) is None
+    big = {**res, "lut4_equiv": 69_000}          # 82.5 % of the 85F: only under the 85 % bound
+    assert hs.choose_device(big) is None and hs.choose_device(big, 0.85) == ("85k", "LFE5U-85F")
     core = IQLUT(random_model("iq_l8c8", 0), max_width=16)
     assert hs.biggest_block(core) == 1      # 8 -> 8 with lag 1 beats block 0 (1 -> 8)
 
