@@ -145,8 +145,7 @@ class Serializer(wiring.Component):
                 m.d.sync += last.eq(~last & (sub == S - 2))
             return full_a, full_b, last, load_a, load_b
 
-        states = [state_copy(g) for g in range(groups)]
-        full_a, full_b, last, load_a0, load_b0 = states[0]
+        full_a, full_b, last, load_a0, load_b0 = state_copy(0)
         m.d.comb += take.eq(load_b0)
         take_out = Signal()
         m.d.comb += [i.ready.eq(~full_a), o.valid.eq(full_b), take_out.eq(full_b & o.ready)]
@@ -158,7 +157,7 @@ class Serializer(wiring.Component):
         inp = i.p.as_value()
         for g, lo in enumerate(range(0, width, Pipe.FANOUT)):
             hi = min(lo + Pipe.FANOUT, width)
-            load_a, load_b = states[g][3:]
+            load_a, load_b = state_copy(g)[3:] if g else (load_a0, load_b0)
             with m.If(load_a):
                 m.d.sync += buf_a[lo:hi].eq(inp[lo:hi])
             with m.If(load_b):
@@ -167,10 +166,7 @@ class Serializer(wiring.Component):
         m.d.comb += o.p.side.sub.eq(sub)
         if Shape.cast(self.side).width:
             m.d.comb += o.p.side.inner.eq(view.side)
-        # the multiplexer of each group of output bits selects with its own copy of sub, counted
-        # with a state copy of its own (full_b of B group n mod groups, and a private last), so
-        # group 0's last drives only its own logic and the credit take (on 817326b it also drove
-        # every sub copy and was placed far from the take: block 2's critical path)
+        # the multiplexer of each group of output bits selects with its own copy of sub
         n = 0
         for name, elem in self.fields.items():
             w = Shape.cast(elem).width
@@ -182,11 +178,8 @@ class Serializer(wiring.Component):
                     sel = sub
                 else:
                     sel = Signal(range(S), name=f"sub_dup{n}", attrs={"keep": 1})
-                    sel_last = Signal(name=f"sub_last_dup{n}", attrs={"keep": 1})
-                    full_n = states[n % groups][1]
-                    with m.If(full_n & o.ready):
-                        m.d.sync += [sel.eq(Mux(sel_last, 0, sel + 1)),
-                                     sel_last.eq(~sel_last & (sel == S - 2))]
+                    with m.If(take_out):
+                        m.d.sync += sel.eq(Mux(last, 0, sel + 1))
                 n += 1
                 with m.Switch(sel):
                     for s in range(S):

@@ -213,21 +213,13 @@ class WindowShift(wiring.Component):
     """The k-column shift register of the window generator: per input column (any payload shape
     ``col_shape``, with ``CTRL``), shifts it in (``first``: fill all k columns; ``ghost``: repeat
     the newest) and, when ``ctrl.out``, emits ``cols[jx]`` = column ix - jx, jx = 0..k-1 (newest
-    first), with the framing bits. Latency 2: an input register, then the shift register (the
-    output).
-
-    The input register holds the column once and the ``valid`` / ``first`` / ``ghost`` flags once
-    per ``Pipe.FANOUT`` bits of a shift-register column (``*_dup<s>``, kept apart by
-    ``hw.synth``), so every slice of the shift register takes its enable and multiplexer selects
-    from its own flip-flops: with one ``ghost`` bit for all of them, block 5's column
-    deserializer ``ghost`` -> the window shift's clock enables was the whole design's critical
-    path at fold 16 on f1107e1 (0.76 ns logic + 7.17 ns routing, 126.12 MHz)."""
+    first), with the framing bits. Latency 1 (the register is the output)."""
 
     def __init__(self, col_shape, kernel: int):
         Shape.cast(col_shape)
         check_positive_int("kernel", kernel)
         self.col_shape, self.kernel = col_shape, kernel
-        self.latency = 2
+        self.latency = 1
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({"col": col_shape, "side": CTRL}))),
             "o": Out(stream.Signature(data.StructLayout({
@@ -239,26 +231,15 @@ class WindowShift(wiring.Component):
         k, i, o = self.kernel, self.i, self.o
         pipe = Pipe(m, o, i, name="shift")
         ctrl = i.p.side
-        width = Shape.cast(self.col_shape).width
-        col = pipe.reg(i.p.col.as_value(), name="col_in")
-        valid1 = pipe.reg(i.valid, 1, name="valid_in", valid=True)
-        out1, eol1, eof1 = (pipe.reg(ctrl[f], 1, name=f"{f}_in") for f in ("out", "eol", "eof"))
-        cols = [Signal(width, name=f"col{jx}", reset_less=True) for jx in range(k)]
-        for s_, lo in enumerate(range(0, width, Pipe.FANOUT)):
-            hi = min(lo + Pipe.FANOUT, width)
-            flags = {"valid": valid1}
-            for f, v in (("valid", i.valid), ("first", ctrl.first), ("ghost", ctrl.ghost)):
-                if f != "valid" or s_:      # slice 0 uses valid1 itself; valid copies reset
-                    flags[f] = Signal(name=f"{f}_in" + (f"_dup{s_}" if s_ else ""), reset_less=f != "valid",
-                                      attrs={"keep": 1} if s_ else {})
-                    pipe.update(flags[f], v)
-            # the shift register advances on real columns only
-            nxt = [Mux(flags["ghost"], cols[0][lo:hi], col[lo:hi])] + \
-                [Mux(flags["first"], col[lo:hi], cols[jx - 1][lo:hi]) for jx in range(1, k)]
-            for jx in range(k):
-                pipe.update(cols[jx][lo:hi], nxt[jx], flags["valid"])
-        m.d.comb += [o.valid.eq(pipe.reg(valid1 & out1, 1, valid=True)),
-                     o.p.eol.eq(pipe.reg(eol1, 1)), o.p.eof.eq(pipe.reg(eof1, 1))]
+        cols = [Signal(self.col_shape, name=f"col{jx}", reset_less=True) for jx in range(k)]
+        # the shift register advances on real columns only; pipe.update spreads its enable over
+        # copies (the whole-design critical path was this register's one enable net)
+        nxt = [Mux(ctrl.ghost, cols[0], i.p.col)] + \
+            [Mux(ctrl.first, i.p.col, cols[jx - 1]) for jx in range(1, k)]
+        for jx in range(k):
+            pipe.update(cols[jx], nxt[jx], i.valid)
+        m.d.comb += [o.valid.eq(pipe.reg(i.valid & ctrl.out, 1, valid=True)),
+                     o.p.eol.eq(pipe.reg(ctrl.eol, 1)), o.p.eof.eq(pipe.reg(ctrl.eof, 1))]
         m.d.comb += [o.p.cols[jx].eq(cols[jx]) for jx in range(k)]
         return m
 
@@ -266,7 +247,7 @@ class WindowShift(wiring.Component):
 class WindowGen(wiring.Component):
     """For every pixel q of a frame, in raster order, the k x k window of source pixels
     x[clamp(q - origin - j)] (replicate edges): tap ``jy * k + jx`` holds the source at
-    j = (jy, jx). ``ColumnGen`` -> ``WindowShift``."""
+    j = (jy, jx). ``ColumnGen`` -> ``WindowShift``; latency 3."""
 
     def __init__(self, elem, channels: int, kernel: int, origin: int, max_width: int):
         self.columns = ColumnGen(elem, channels, kernel, origin, max_width)
