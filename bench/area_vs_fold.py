@@ -32,6 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results" / "area_vs_fold.json"
 PLOT = REPO / "docs" / "area_vs_fold.png"
+#: ``--whole F`` results (``str.format`` with model, fold)
+WHOLE = REPO / "results" / "pnr_{model}_fold{fold}.json"
 
 #: output formats by the LR pixel rate they need (LR px/s; x4: HR = 16 LR)
 FORMATS = (("4K60", 3840 * 2160 * 60 / 16), ("4K30", 3840 * 2160 * 30 / 16),
@@ -116,25 +118,54 @@ def measure(model, folds, skip: set, redo: bool, max_width: int, seeds=(1,)) -> 
     return data
 
 
-def table(data: dict) -> str:
+def whole_results(model: str) -> dict:
+    """{fold: the ``--whole F`` result} for every ``results/pnr_<model>_fold<F>.json`` there is."""
+    out = {}
+    for path in sorted(WHOLE.parent.glob(WHOLE.name.format(model=model, fold="*"))):
+        r = json.loads(path.read_text())
+        out[int(r["fold"])] = r
+    return out
+
+
+def _whole_cell(w: dict | None) -> str:
+    """The table's whole-design cell: one synthesis, placed and routed on the 85F."""
+    if w is None:
+        return "—"
+    return (f"{w['resources']['lut4_equiv']:,} LUT4-eq., {w['fmax_mhz_min']:.2f} MHz, "
+            f"{w['lr_mpx_per_s_at_fmax']} Mpx/s, {w['best_format']} ({w.get('commit', '?')})")
+
+
+def table(data: dict, whole: dict | None = None) -> str:
+    """The Markdown table of hw/README.md: per fold the per-component sums (``data``, the
+    contents of results/area_vs_fold.json) and, where ``whole`` ({fold: ``--whole`` result}) has
+    one, the whole design as one synthesis placed and routed. "fits 85F" is that run's verdict
+    when there is one (one synthesis shares logic the per-component sum counts twice), else the
+    sum's."""
+    whole = whole or {}
     head = ("| F | cycles / LR px | LUT4-eq. | FF | MULT18X18D | DP16KD | fits 85F | Fmax (block) | "
-            "LR Mpx/s | sustains | gates (cells) | commit |")
-    lines = [head, "|" + "---:|" * 11 + "---|"]
+            "LR Mpx/s | sustains | whole design placed and routed | gates (cells) | commit |")
+    lines = [head, "|" + "---:|" * 10 + "---|---:|---|"]
     for key in sorted(data.get("folds", {}), key=int):
         r = data["folds"][key]
         t = r.get("blocks", {}).get("total")
         if t is None:
             continue
+        w = whole.get(r["fold"])
+        fits = ("yes (whole)" if all(w["fits"].values()) else "no (whole)") if w is not None else \
+            ("yes" if r.get("fits_lfe5u_85f") else "no")
         fmax = f"{r['pnr']['fmax_mhz_min']:.1f} MHz" if "pnr" in r else "—"
         gates = f"{r['gates']['cells']:,}" if r.get("gates", {}).get("cells") else "—"
         lines.append(f"| {r['fold']} | {r['cycles_per_lr_pixel']} | {t['lut4_equiv']:,} | {t['ff']:,} | "
-                     f"{t['dsp']} | {t['bram']} | {'yes' if r.get('fits_lfe5u_85f') else 'no'} | {fmax} | "
-                     f"{r.get('lr_mpx_per_s', '—')} | {r.get('best_format', '—')} | {gates} | "
+                     f"{t['dsp']} | {t['bram']} | {fits} | {fmax} | "
+                     f"{r.get('lr_mpx_per_s', '—')} | {r.get('best_format', '—')} | {_whole_cell(w)} | {gates} | "
                      f"{r['blocks'].get('commit', '?')} |")
     return "\n".join(lines)
 
 
-def plot(data: dict) -> None:
+def plot(data: dict, whole: dict | None = None) -> None:
+    """docs/area_vs_fold.png: the per-component sums against F, the whole-design syntheses
+    (``whole``, as in ``table``) as separate points, and the LR pixel rate at the block's Fmax."""
+    whole = whole or {}
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -145,6 +176,10 @@ def plot(data: dict) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4))
     ax.plot(folds, [r["blocks"]["total"]["lut4_equiv"] for r in rows], "o-", label="LUT4-eq.")
     ax.plot(folds, [r["blocks"]["total"]["ff"] for r in rows], "s-", label="FF")
+    if whole:
+        wf = sorted(whole)
+        ax.plot(wf, [whole[f]["resources"]["lut4_equiv"] for f in wf], "D", color="C2", ms=8,
+                label="LUT4-eq., whole design (one synthesis, routed)")
     ax.axhline(FIT["lut4_equiv"], color="grey", ls="--", lw=1, label="85 % of LFE5U-85F LUT4s")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
@@ -201,7 +236,7 @@ def whole(model, fold: int, max_width: int, seeds=(1,)) -> dict:
            "lr_mpx_per_s_at_fmax": round(rate / 1e6, 2), "best_format": best_format(rate),
            "formats": {name: rate >= need for name, need in FORMATS},
            "fits": {k: p["resources"][k] <= v for k, v in FIT.items()}}
-    path = REPO / "results" / f"pnr_{model.name}_fold{fold}.json"
+    path = Path(str(WHOLE).format(model=model.name, fold=fold))
     with atomic_open(path, "w") as f:
         f.write(json.dumps(out, indent=1, sort_keys=True, default=str) + "\n")
     _log(f"wrote {path}: Fmax {p['fmax_mhz_min']} MHz, {out['best_format']}")
@@ -247,8 +282,9 @@ def main(argv=None) -> int:
     except hs.ToolError as e:
         print(f"area_vs_fold: error: {e}", file=sys.stderr)
         return 1
-    plot(data)
-    print(table(data))
+    done = whole_results(data.get("model", args.model))
+    plot(data, done)
+    print(table(data, done))
     return 0
 
 

@@ -113,6 +113,28 @@ def test_device_choice_and_biggest_block():
     assert hs.biggest_block(core) == 1      # 8 -> 8 with lag 1 beats block 0 (1 -> 8)
 
 
+def test_area_table_takes_the_whole_design_run():
+    """bench.area_vs_fold's table: the per-component sum's verdict unless a whole-design run of
+    that fold exists, whose verdict and figures it then shows."""
+    from bench import area_vs_fold as av
+    total = {"lut4_equiv": 74_089, "ff": 67_073, "dsp": 17, "bram": 184}
+    row = {"fold": 8, "cycles_per_lr_pixel": 8, "blocks": {"total": total, "commit": "abc1234"},
+           "fits_lfe5u_85f": False, "pnr": {"fmax_mhz_min": 167.4}, "lr_mpx_per_s": 20.86,
+           "best_format": "4K30", "gates": {"cells": 250_901}}
+    data = {"model": "iq_l8c8", "folds": {"8": row}}
+    alone = av.table(data).splitlines()[2].split(" | ")
+    assert alone[6] == "no" and alone[10] == "—" and alone[11] == "250,901"
+    w = {"fold": 8, "resources": {"lut4_equiv": 64_333}, "fmax_mhz_min": 113.21,
+         "lr_mpx_per_s_at_fmax": 14.11, "best_format": "1080p60", "commit": "def5678",
+         "fits": {"lut4_equiv": True, "dsp": True, "bram": True}}
+    cells = av.table(data, {8: w}).splitlines()[2].split(" | ")
+    assert cells[6] == "yes (whole)"
+    assert cells[10] == "64,333 LUT4-eq., 113.21 MHz, 14.11 Mpx/s, 1080p60 (def5678)"
+    over = av.table(data, {8: {**w, "fits": {**w["fits"], "lut4_equiv": False}}}).splitlines()[2]
+    assert over.split(" | ")[6] == "no (whole)"
+    assert len(over.split("|")) == len(av.table(data).splitlines()[0].split("|"))
+
+
 def tiny_model():
     """Two 1 -> 1 blocks, F = 2: the whole --synth blocks --pnr ecp5 run takes ~30 s."""
     return random_model(small_config(channels=1, blocks=2, levels=(4, 4), levels_up=3, frac_bits=2), 0)
