@@ -70,11 +70,13 @@ def dp16kd(depth: int, width: int, reads: int = 1) -> int:
 
 
 def _group(mems: list[dict]) -> list[dict]:
-    """Memories of equal shape counted together: {count, depth, word_bits, reads, bits}."""
+    """Memories of equal shape counted together: {count, depth, word_bits, reads, bits} (and
+    ``layout``, a ROM's word order: ``hw.rom.LutRom.layout``)."""
     out: dict[tuple, dict] = {}
     for mem in mems:
-        key = (mem["depth"], mem["word_bits"], mem["reads"])
-        g = out.setdefault(key, {"count": 0, "depth": key[0], "word_bits": key[1], "reads": key[2]})
+        key = (mem["depth"], mem["word_bits"], mem["reads"], mem.get("layout"))
+        g = out.setdefault(key, {"count": 0, "depth": key[0], "word_bits": key[1], "reads": key[2],
+                                 **({"layout": key[3]} if key[3] else {})})
         g["count"] += 1
     for g in out.values():
         g["bits"] = g["count"] * g["depth"] * g["word_bits"]
