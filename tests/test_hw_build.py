@@ -96,8 +96,10 @@ def test_report_of_folded_design(fold):
     assert dpfi == [256 // fold] * 7 + [512 // fold]
     assert r["totals"]["multipliers_unfolded"] == 2530
     assert r["totals"]["rom_bits"] == 8 * m.lut_bytes()
+    # 16-word tables: stacked (address {s, i}); the upsampler's 10-word ones interleaved ({i, s})
     assert b1["rom_memories"] == [{"count": 32 // fold, "depth": 16 * fold, "word_bits": 64, "reads": 2,
-                                   "bits": 16 * 32 * 64}]
+                                   "bits": 16 * 32 * 64, "layout": "single" if fold == 1 else "stacked_pow2"}]
+    assert [g["layout"] for g in r["layers"][-1]["rom_memories"]] == ["single" if fold == 1 else "interleaved"]
     roms = [mem for mem in r["memories"] if mem["kind"] == "ROM"]
     assert sum(mem["bits"] for mem in roms) == 8 * m.lut_bytes()
     assert [mem["where"] for mem in roms if mem["bram"]] == \
