@@ -172,7 +172,9 @@ class EC(wiring.Component):
         round_trip = (gate_latency + sub_beats + sum(p_.latency for p_ in chain)
                       + StreamFIFO.LUTRAM_LATENCY + self.RETURN_STAGES + 1)
         credits = credits_for(round_trip, sub_beats)
-        return credits, StreamFIFO(out_shape, credits - 1, lutram=True)
+        # a credit comes back when its beat leaves the FIFO's memory for the output register
+        # (``read_seen``), so the memory holds ``credits`` entries and the output register one more
+        return credits, StreamFIFO(out_shape, credits, lutram=True)
 
     def __init__(self, model: Model, n: int, max_width: int, *, rom_ports: str = "dual",
                  residual: bool = False, fold: int = 1, post: wiring.Component | None = None):
@@ -283,9 +285,14 @@ class EC(wiring.Component):
                      fifo.i.payload.eq(src.payload if payload is None else payload)]
         with m.If(fifo.i.valid & ~fifo.i.ready):
             m.d.sync += self.overflow.eq(1)
-        returns = [fifo.o.valid & fifo.o.ready] + ([skip] if skip is not None else [])
-        for r_, ret in enumerate(returns):
-            for k in range(self.RETURN_STAGES):
+        # the FIFO's return starts at its own ``read_seen`` flip-flop, the first of the
+        # RETURN_STAGES registers (on 064fe91 the first return register, fed by the read
+        # transfer's logic, was placed at the gate's end of the loop: block 5's window FIFO ->
+        # window serializer load -> ``col_credit_return1``, 0.76 + 8.61 ns, the critical path of
+        # the whole design at F = 8, 106.68 MHz)
+        returns = [(fifo.read_seen, 1)] + ([(skip, 0)] if skip is not None else [])
+        for r_, (ret, done) in enumerate(returns):
+            for k in range(done, self.RETURN_STAGES):
                 r = Signal(name=f"{name}_{'skip' if r_ else 'credit'}_return{k + 1}")
                 m.d.sync += r.eq(ret)
                 ret = r

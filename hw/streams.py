@@ -405,6 +405,10 @@ class StreamFIFO(wiring.Component):
         self.bits = self.width * depth
         if lutram:
             self.latency = self.LUTRAM_LATENCY
+            #: (``lutram``) a flip-flop, 1 in the cycle after an entry left the memory for the
+            #: output register: a credit loop's first return register (``hw.ec``), anchored at the
+            #: FIFO by the writer's fill level that it also feeds
+            self.read_seen = Signal(name="read_seen")
         super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
 
     def elaborate(self, platform):
@@ -443,7 +447,7 @@ class StreamFIFO(wiring.Component):
         # register late: ``write_seen``, minus reads), so no path runs from one side's enable to
         # the other's counters in one cycle (the shared level was the critical path at fold 16)
         w_level, r_level = Signal(range(n + 1), name="w_level"), Signal(range(n + 1), name="r_level")
-        write_seen, read_seen = Signal(name="write_seen"), Signal(name="read_seen")
+        write_seen, read_seen = Signal(name="write_seen"), self.read_seen
         m.d.sync += [write_seen.eq(do_write), read_seen.eq(do_read),
                      w_level.eq(w_level + do_write - read_seen), r_level.eq(r_level + write_seen - do_read)]
         pipe = Pipe(m, self.o, name="out")
