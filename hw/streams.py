@@ -356,16 +356,19 @@ def _pointer(m: Module, n: int, advance, name: str) -> Signal:
     return p
 
 
-def _ring(m: Module, n: int, do_write, do_read):
-    """Write pointer, read pointer and fill level of a ring of ``n`` memory entries, advanced by
-    the 1-bit ``do_write`` / ``do_read`` (driven by the caller)."""
-    produce, consume = _pointer(m, n, do_write, "produce"), _pointer(m, n, do_read, "consume")
-    level = Signal(range(n + 1), name="level")             # entries in the memory
-    with m.If(do_write & ~do_read):
-        m.d.sync += level.eq(level + 1)
-    with m.If(do_read & ~do_write):
-        m.d.sync += level.eq(level - 1)
-    return produce, consume, level
+def _levels(m: Module, n: int, do_write, do_read, read_seen):
+    """The two fill levels of a ring of ``n`` memory entries, each kept on its own side: the
+    writer's ``w_level`` (writes minus the reads it has seen one register late, ``read_seen``,
+    a 1-bit signal the caller names and this registers from ``do_read``) and the reader's
+    ``r_level`` (the writes it has seen one register late, minus reads). So no path runs from one
+    side's enable to the other side's counters in one cycle; the writer's view is conservative
+    (a slot read is free for it one cycle later), the reader sees a write one cycle late.
+    Returns (w_level, r_level)."""
+    w_level, r_level = Signal(range(n + 1), name="w_level"), Signal(range(n + 1), name="r_level")
+    write_seen = Signal(name="write_seen")
+    m.d.sync += [write_seen.eq(do_write), read_seen.eq(do_read),
+                 w_level.eq(w_level + do_write - read_seen), r_level.eq(r_level + write_seen - do_read)]
+    return w_level, r_level
 
 
 class StreamFIFO(wiring.Component):
@@ -377,7 +380,11 @@ class StreamFIFO(wiring.Component):
     bypass logic sits between the block RAM and that register either. Without both, the bilinear
     path's FIFO read (5.8 ns DP16KD clock-to-output, then 4 ns of routing into the window
     generator's framing logic) was the whole design's critical path at fold 16 (82.5 MHz).
-    ``latency`` cycles from a write to the entry being at ``o``.
+    ``latency`` cycles from a write to the entry being at ``o``. Both forms keep one fill level
+    per side (``_levels``; below): with one shared level, the bilinear path's FIFO — written
+    next to the input skid, read next to the bilinear unit — was the whole design's critical path
+    at fold 16 on ca18aee (bilinear skid valid -> FIFO output enable -> read -> the level's clock
+    enable at the write side, 1.88 ns logic + 7.42 ns routing, 107.56 MHz).
 
     ``lutram=True``, for small FIFOs (the credit loops' of ``hw.ec``): ``depth`` entries in a
     memory with an asynchronous read port (LUT RAM, or flip-flops when tiny), then the output
@@ -393,7 +400,7 @@ class StreamFIFO(wiring.Component):
     is free for it one cycle later). ``depth`` + 1 entries too; latency ``LUTRAM_LATENCY``."""
 
     #: cycles from a write to the entry being readable at ``o`` (block RAM form)
-    latency = 3
+    latency = 4
     #: the same for ``lutram=True``
     LUTRAM_LATENCY = 3
 
@@ -420,11 +427,12 @@ class StreamFIFO(wiring.Component):
                                                 attrs={NO_COLLISION: "1"})
         w_port, r_port = storage.write_port(), storage.read_port(domain="sync")
         do_write, do_read = Signal(name="do_write"), Signal(name="do_read")
-        produce, consume, level = _ring(m, inner, do_write, do_read)
+        produce, consume = _pointer(m, inner, do_write, "produce"), _pointer(m, inner, do_read, "consume")
+        w_level, r_level = _levels(m, inner, do_write, do_read, Signal(name="read_seen"))
         held = Signal(name="held")                         # r_port.data holds an entry
         pipe = Pipe(m, self.o, name="out")
-        m.d.comb += [self.i.ready.eq(level != inner), do_write.eq(self.i.valid & self.i.ready),
-                     do_read.eq((level != 0) & (~held | pipe.en)),
+        m.d.comb += [self.i.ready.eq(w_level != inner), do_write.eq(self.i.valid & self.i.ready),
+                     do_read.eq((r_level != 0) & (~held | pipe.en)),
                      w_port.addr.eq(produce), w_port.data.eq(self.i.payload), w_port.en.eq(do_write),
                      r_port.addr.eq(consume), r_port.en.eq(do_read)]
         with m.If(do_read):
@@ -442,14 +450,7 @@ class StreamFIFO(wiring.Component):
         w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
         do_write, do_read = Signal(name="do_write"), Signal(name="do_read")
         produce, consume = _pointer(m, n, do_write, "produce"), _pointer(m, n, do_read, "consume")
-        # two fill levels, each kept on its own side: the writer's (writes minus the reads it has
-        # seen, one register late: ``read_seen``) and the reader's (the writes it has seen, one
-        # register late: ``write_seen``, minus reads), so no path runs from one side's enable to
-        # the other's counters in one cycle (the shared level was the critical path at fold 16)
-        w_level, r_level = Signal(range(n + 1), name="w_level"), Signal(range(n + 1), name="r_level")
-        write_seen, read_seen = Signal(name="write_seen"), self.read_seen
-        m.d.sync += [write_seen.eq(do_write), read_seen.eq(do_read),
-                     w_level.eq(w_level + do_write - read_seen), r_level.eq(r_level + write_seen - do_read)]
+        w_level, r_level = _levels(m, n, do_write, do_read, self.read_seen)
         pipe = Pipe(m, self.o, name="out")
         m.d.comb += [self.i.ready.eq(w_level != n), do_write.eq(self.i.valid & self.i.ready),
                      do_read.eq((r_level != 0) & pipe.en),
