@@ -421,3 +421,80 @@ def test_dsp_inputs_all_or_none(tmp_path, yosys_exe):
     assert dsp["parameters"]["REG_OUTPUT_CLK"] == "CLK0"
     assert all(str(dsp["parameters"].get(f"REG_{x}_CLK", "NONE")).strip() == "NONE"
                for x in ("INPUTA", "INPUTB"))
+
+
+def _lut_eval(cells):
+    """Value of a netlist bit as a function of the bits no LUT4 drives (``env``: bit -> 0/1,
+    filled at random on first use): LUT4 ``INIT`` evaluated through the cones."""
+    import random
+    drv = {c["connections"]["Z"][0]: c for c in cells.values() if c["type"] == "LUT4"}
+
+    def val(b, env, memo):
+        if b in ("0", "1"):
+            return int(b)
+        if b in memo:
+            return memo[b]
+        c = drv.get(b)
+        if c is None:
+            v = env.setdefault(b, random.getrandbits(1))
+        else:
+            idx = sum(val(c["connections"][p][0], env, memo) << i
+                      for i, p in enumerate("ABCD") if p in c["connections"])
+            v = (int(str(c["parameters"]["INIT"]), 2) >> idx) & 1
+        memo[b] = v
+        return v
+    return val
+
+
+def _copy_cone_users(cells, depth):
+    """LUT4 -> number of kept register copies with that LUT within ``depth`` levels of DI / CE."""
+    drv = {c["connections"]["Z"][0]: n for n, c in cells.items() if c["type"] == "LUT4"}
+
+    def cone(b, d, out):
+        n = drv.get(b) if isinstance(b, int) else None
+        if d and n is not None and n not in out:
+            out.add(n)
+            for p in "ABCD":
+                if p in cells[n]["connections"]:
+                    cone(cells[n]["connections"][p][0], d - 1, out)
+        return out
+    users = {}
+    for c in cells.values():
+        if c["type"] == "TRELLIS_FF" and hs._truthy(c["attributes"].get("keep")):
+            s = set()
+            for p in ("DI", "CE"):
+                if p in c["connections"]:
+                    cone(c["connections"][p][0], depth, s)
+            for n in s:
+                users[n] = users.get(n, 0) + 1
+    return users
+
+
+def test_register_copies_get_private_cones(tmp_path, yosys_exe):
+    """``replicate_copy_cones`` on the column deserializer of the shipped model's IQ-Block 4 at
+    fold 16 (its valid copies all loaded from one LUT of ``i.valid & last``: the whole design's
+    critical path on 8214a7d): before, LUTs are shared by several copies' inputs; after, no LUT
+    right in front of a copy's DI / CE drives another copy, LUTs were added, and every input of
+    every cell computes the same function of the flip-flops and ports as before (random
+    assignments, LUT INITs evaluated)."""
+    from golden.modelfile import load_model
+    from hw.iq_block import IQBlock
+    des = IQBlock(load_model("iq_l8c8"), 4, 64, fold=16).ec.col_deserializer
+    netlist, _ = _ecp5_netlist(yosys_exe, des, "deser", tmp_path)
+    before = _cells(netlist, "deser")
+    shared = [n for n, k in _copy_cone_users(before, 1).items() if k >= 2]
+    assert shared, "premise: the copies share the LUT in front of them"
+    r = hs.replicate_copy_cones(netlist, "deser")
+    after = _cells(netlist, "deser")
+    assert r["luts"] == sum(c["type"] == "LUT4" for c in after.values()) - \
+        sum(c["type"] == "LUT4" for c in before.values()) > 0
+    assert r["copies"] >= 1
+    assert max(_copy_cone_users(after, 1).values()) == 1
+    va, vb = _lut_eval(before), _lut_eval(after)
+    for _ in range(8):
+        env, ma, mb = {}, {}, {}
+        for name, c in before.items():
+            for p, bits in c["connections"].items():
+                if c["port_directions"].get(p) == "input":
+                    assert [va(x, env, ma) for x in bits] == \
+                        [vb(y, env, mb) for y in after[name]["connections"][p]], (name, p)
