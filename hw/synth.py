@@ -358,6 +358,24 @@ def _int_param(v) -> int:
     return v if isinstance(v, int) else int(str(v).strip() or "0", 2)
 
 
+def _bit_maps(cells: dict) -> tuple[dict, dict]:
+    """(driver, loads) of a yosys JSON module's cells: net bit -> (cell, pin) driving it, and net
+    bit -> [(cell, pin), ...] reading it (constant bits left out)."""
+    driver: dict[int, tuple] = {}
+    loads: dict[int, list] = {}
+    for name, c in cells.items():
+        for pin, bits in c["connections"].items():
+            d = c["port_directions"].get(pin)
+            for b in bits:
+                if not isinstance(b, int):
+                    continue
+                if d == "input":
+                    loads.setdefault(b, []).append((name, pin))
+                elif d == "output":
+                    driver[b] = (name, pin)
+    return driver, loads
+
+
 def absorb_bram_outreg(netlist: Path, top: str) -> dict:
     """Move the flip-flops right after each block RAM into the DP16KD's own output register
     (``REGMODE_x = "OUTREG"``), in the yosys JSON netlist ``netlist`` (rewritten in place).
@@ -383,14 +401,7 @@ def absorb_bram_outreg(netlist: Path, top: str) -> dict:
     doc = json.loads(Path(netlist).read_text())
     mod = doc["modules"][top]
     cells = mod["cells"]
-    loads: dict[int, list] = {}
-    for name, c in cells.items():
-        for pin, bits in c["connections"].items():
-            if c["port_directions"].get(pin) != "input":
-                continue
-            for b in bits:
-                if isinstance(b, int):
-                    loads.setdefault(b, []).append((name, pin))
+    _, loads = _bit_maps(cells)
     outputs = {b for port in mod["ports"].values() if port["direction"] != "input"
                for b in port["bits"] if isinstance(b, int)}
     absorbed, removed, skipped = 0, 0, {}
@@ -481,18 +492,7 @@ def absorb_dsp_registers(netlist: Path, top: str) -> dict:
     doc = json.loads(Path(netlist).read_text())
     mod = doc["modules"][top]
     cells = mod["cells"]
-    loads: dict[int, list] = {}
-    driver: dict[int, tuple] = {}
-    for name, c in cells.items():
-        for pin, bits in c["connections"].items():
-            d = c["port_directions"].get(pin)
-            for b in bits:
-                if not isinstance(b, int):
-                    continue
-                if d == "input":
-                    loads.setdefault(b, []).append((name, pin))
-                elif d == "output":
-                    driver[b] = (name, pin)
+    driver, loads = _bit_maps(cells)
     outputs = {b for port in mod["ports"].values() if port["direction"] != "input"
                for b in port["bits"] if isinstance(b, int)}
     clocks = {c["connections"]["CLK"][0] for c in cells.values() if c["type"] == "TRELLIS_FF"}
@@ -610,13 +610,7 @@ def replicate_copy_cones(netlist: Path, top: str, depth: int = COPY_CONE_DEPTH) 
     doc = json.loads(Path(netlist).read_text())
     mod = doc["modules"][top]
     cells = mod["cells"]
-    driver: dict[int, str] = {}
-    for name, c in cells.items():
-        for pin, bits in c["connections"].items():
-            if c["port_directions"].get(pin) == "output":
-                for b in bits:
-                    if isinstance(b, int):
-                        driver[b] = name
+    driver = {b: name for b, (name, _) in _bit_maps(cells)[0].items()}
     copies = [n for n, c in cells.items() if c["type"] == "TRELLIS_FF" and _truthy(c["attributes"].get("keep"))]
 
     next_bit = 1 + max((b for c in cells.values() for bits in c["connections"].values()
