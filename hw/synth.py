@@ -611,14 +611,15 @@ def replicate_copy_cones(netlist: Path, top: str, depth: int = COPY_CONE_DEPTH) 
     mod = doc["modules"][top]
     cells = mod["cells"]
     driver = {b: name for b, (name, _) in _bit_maps(cells)[0].items()}
-    copies = [n for n, c in cells.items() if c["type"] == "TRELLIS_FF" and _truthy(c["attributes"].get("keep"))]
+    copies = [n for n, c in cells.items()
+              if c["type"] == "TRELLIS_FF" and _int_param(c["attributes"].get("keep", 0))]
 
     next_bit = 1 + max((b for c in cells.values() for bits in c["connections"].values()
                         for b in bits if isinstance(b, int)), default=1)
-    owner: dict[str, str] = {}          # shared LUT -> the copy that keeps the original
+    owned: set[str] = set()             # LUTs a copy already uses as they are
     added, replicated = 0, 0
 
-    def private(b, d, made, copy):      # a bit equal to b from ``copy``'s private cone
+    def private(b, d, made):            # a bit equal to b from this copy's private cone
         nonlocal next_bit, added
         n = driver.get(b) if isinstance(b, int) else None
         if d == 0 or n is None or cells[n]["type"] != "LUT4":
@@ -626,17 +627,17 @@ def replicate_copy_cones(netlist: Path, top: str, depth: int = COPY_CONE_DEPTH) 
         if n in made:
             return made[n]
         c = cells[n]
-        if n not in owner:              # the first copy keeps the original, its inputs made
-            owner[n] = copy             # private too (an equal function: other loads unaffected)
+        if n not in owned:              # the first copy keeps the original, its inputs made
+            owned.add(n)                # private too (an equal function: other loads unaffected)
             made[n] = b
             for p in "ABCD":
                 if p in c["connections"]:
-                    c["connections"][p] = [private(c["connections"][p][0], d - 1, made, copy)]
+                    c["connections"][p] = [private(c["connections"][p][0], d - 1, made)]
             return b
         new_bit = next_bit
         next_bit += 1
         made[n] = new_bit
-        conn = {p: [private(v[0], d - 1, made, copy)] for p, v in c["connections"].items() if p != "Z"}
+        conn = {p: [private(v[0], d - 1, made)] for p, v in c["connections"].items() if p != "Z"}
         conn["Z"] = [new_bit]
         k = 1
         while f"{n}_copy{k}" in cells:
@@ -651,20 +652,10 @@ def replicate_copy_cones(netlist: Path, top: str, depth: int = COPY_CONE_DEPTH) 
         before = added
         for p in ("DI", "CE"):
             if p in cells[n]["connections"]:
-                cells[n]["connections"][p] = [private(cells[n]["connections"][p][0], depth, made, n)]
+                cells[n]["connections"][p] = [private(cells[n]["connections"][p][0], depth, made)]
         replicated += added > before
     Path(netlist).write_text(json.dumps(doc))
     return {"copies": replicated, "luts": added}
-
-
-def _truthy(v) -> bool:
-    """A yosys JSON attribute value ("1", "00..01", 1) is true."""
-    if v is None:
-        return False
-    if isinstance(v, int):
-        return v != 0
-    s = str(v).strip()
-    return bool(s) and (int(s, 2) != 0 if set(s) <= {"0", "1"} else True)
 
 
 def choose_device(res: dict, fill: float = ECP5_FILL) -> tuple[str, str] | None:
@@ -726,11 +717,11 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
             if progress:
                 progress(f"synth_ecp5 {inst}: {r['resources']['lut4']} LUT4, {synth_s} s")
         res = dict(r["resources"])
-        absorbed = None
+        absorbed, replicated = None, None
+        if (absorb or replicate) and netlist.parent != Path(tmp):   # a reused netlist: rewrite a copy
+            shutil.copyfile(netlist, Path(tmp) / netlist.name)
+            netlist = Path(tmp) / netlist.name
         if absorb:
-            if netlist.parent != Path(tmp):     # a reused netlist: rewrite a copy
-                shutil.copyfile(netlist, Path(tmp) / netlist.name)
-                netlist = Path(tmp) / netlist.name
             absorbed = {"dp16kd": absorb_bram_outreg(netlist, mod),
                         "mult18x18d": absorb_dsp_registers(netlist, mod)}
             res["ff"] -= absorbed["dp16kd"]["flip_flops"] + absorbed["mult18x18d"]["flip_flops"]
@@ -738,11 +729,7 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
                 b, d = absorbed["dp16kd"], absorbed["mult18x18d"]
                 progress(f"hard-block registers: {b['ports']} DP16KD read ports took {b['flip_flops']} "
                          f"flip-flops, {d['dsps']} MULT18X18D took {d['flip_flops']}")
-        replicated = None
         if replicate:
-            if netlist.parent != Path(tmp):
-                shutil.copyfile(netlist, Path(tmp) / netlist.name)
-                netlist = Path(tmp) / netlist.name
             replicated = replicate_copy_cones(netlist, mod)
             res["lut4"] += replicated["luts"]
             res["lut4_equiv"] += replicated["luts"]

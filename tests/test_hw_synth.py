@@ -460,7 +460,7 @@ def _copy_cone_users(cells, depth):
         return out
     users = {}
     for c in cells.values():
-        if c["type"] == "TRELLIS_FF" and hs._truthy(c["attributes"].get("keep")):
+        if c["type"] == "TRELLIS_FF" and hs._int_param(c["attributes"].get("keep", 0)):
             s = set()
             for p in ("DI", "CE"):
                 if p in c["connections"]:
@@ -474,7 +474,8 @@ def test_register_copies_get_private_cones(tmp_path, yosys_exe):
     """``replicate_copy_cones`` on the column deserializer of the shipped model's IQ-Block 4 at
     fold 16 (its valid copies all loaded from one LUT of ``i.valid & last``: the whole design's
     critical path on 8214a7d): before, LUTs are shared by several copies' inputs; after, no LUT
-    right in front of a copy's DI / CE drives another copy, LUTs were added, and every input of
+    within ``COPY_CONE_DEPTH`` levels in front of a copy's DI / CE feeds another copy, LUTs were
+    added, and every input of
     every cell computes the same function of the flip-flops and ports as before (random
     assignments, LUT INITs evaluated)."""
     from golden.modelfile import load_model
@@ -490,6 +491,7 @@ def test_register_copies_get_private_cones(tmp_path, yosys_exe):
         sum(c["type"] == "LUT4" for c in before.values()) > 0
     assert r["copies"] >= 1
     assert max(_copy_cone_users(after, 1).values()) == 1
+    assert max(_copy_cone_users(after, hs.COPY_CONE_DEPTH).values()) == 1
     va, vb = _lut_eval(before), _lut_eval(after)
     for _ in range(8):
         env, ma, mb = {}, {}, {}
