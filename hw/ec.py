@@ -164,17 +164,18 @@ class EC(wiring.Component):
     #: entries: the loops are sized from the round trip).
     RETURN_STAGES = 4
 
-    def _loop(self, folded: bool, sub_beats: int, chain: list, out_shape):
+    def _loop(self, folded: bool, sub_beats: int, chain: list, out_shape, push: int | None = None):
         """(credits, FIFO) of a credit loop: a gate (a ``Serializer`` of latency 2 when
-        ``folded``, else a ``CreditGate``), ``chain``, the FIFO; full rate at one beat per
-        ``sub_beats`` cycles (``hw.credit.credits_for``)."""
+        ``folded``, else a ``CreditGate``), ``chain``, the FIFO (``push``: its read side's
+        credits, ``StreamFIFO``); full rate at one beat per ``sub_beats`` cycles
+        (``hw.credit.credits_for``)."""
         gate_latency = 2 if folded else CreditGate.latency
         round_trip = (gate_latency + sub_beats + sum(p_.latency for p_ in chain)
                       + StreamFIFO.LUTRAM_LATENCY + self.RETURN_STAGES + 1)
         credits = credits_for(round_trip, sub_beats)
         # a credit comes back when its beat leaves the FIFO's memory for the output register
         # (``read_seen``), so the memory holds ``credits`` entries and the output register one more
-        return credits, StreamFIFO(out_shape, credits, lutram=True)
+        return credits, StreamFIFO(out_shape, credits, lutram=True, push=push)
 
     def __init__(self, model: Model, n: int, max_width: int, *, rom_ports: str = "dual",
                  residual: bool = False, fold: int = 1, post: wiring.Component | None = None):
@@ -227,8 +228,8 @@ class EC(wiring.Component):
                 raise ValueError(f"post must be a component with a stream input of the adder "
                                  f"tree's output layout {acc!r}")
         self.post = post
-        #: sticky: a FIFO of a credit loop was offered a beat it had no room for (never, by the
-        #: credits; ``hw.testing.run`` watches it)
+        #: sticky: a FIFO of a credit loop (or the window serializer's push slot) was offered a
+        #: beat it had no room for (never, by the credits; ``hw.testing.run`` watches it)
         self.overflow = Signal(name="fifo_overflow")
         # folded: a register after each serializer's sub-beat multiplexer (without it, IQ-Block
         # 1's critical path at fold 16: window serializer sub -> multiplexer -> ROM address
@@ -239,8 +240,14 @@ class EC(wiring.Component):
         win_chain = [p_ for p_ in (self.rom_in, self.rom, self.dpfi, self.accumulate, post) if p_ is not None]
         window = nuqd_layout(self.lanes, w.index_bits, w.frac_bits, side)   # the window gate's input
         out_shape = post.o.p.shape() if post is not None else acc_layout(layer.c_out, w.acc_bits, side)
+        # The window FIFO (by the window shift) pushes into the window serializer (by the ROMs,
+        # 50-90 rows away at fold 8) on the serializer's credits (``Serializer`` with ``push``)
+        # when a window takes at least PUSH_MIN_SUB_BEATS cycles: no handshake between the two
+        # (``StreamFIFO`` with ``push``)
+        push = folded_rom and self.rom.sub_beats >= Serializer.PUSH_MIN_SUB_BEATS
         #: credits of the column loop and its FIFO of windows (``StreamFIFO`` of depth credits - 1)
-        self.col_credits, self.window_fifo = self._loop(folded_nuqd, self.nuqd.sub_beats, col_chain, window)
+        self.col_credits, self.window_fifo = self._loop(folded_nuqd, self.nuqd.sub_beats, col_chain, window,
+                                                        Serializer.PUSH_SLOTS if push else None)
         #: credits of the window loop and the output FIFO
         self.credits, self.fifo = self._loop(folded_rom, self.rom.sub_beats, win_chain, out_shape)
         if folded_nuqd:
@@ -251,7 +258,7 @@ class EC(wiring.Component):
             self.col_serializer = None
             self.col_gate = CreditGate(self.nuqd.i.p.shape(), self.col_credits, returns=2)
         if folded_rom:
-            self.win_serializer = Serializer(q_fields, self.lanes, fold, side, credits=self.credits)
+            self.win_serializer = Serializer(q_fields, self.lanes, fold, side, credits=self.credits, push=push)
             self.win_gate = None
         else:
             self.win_serializer, self.win_gate = None, CreditGate(self.rom.i.p.shape(), self.credits)
@@ -349,6 +356,10 @@ class EC(wiring.Component):
         # the window loop: gate -> [register] -> ROM -> DPFI -> adder tree -> [post] -> fifo
         win_gate = self.win_serializer if self.win_serializer is not None else self.win_gate
         wiring.connect(m, self.window_fifo.o, win_gate.i)
+        if self.window_fifo.push is not None:
+            m.d.comb += self.window_fifo.credit.eq(win_gate.freed)
+            with m.If(win_gate.overrun):
+                m.d.sync += self.overflow.eq(1)
         win_o = self._chain(m, [p_ for p_ in (win_gate, self.rom_in, self.rom, self.dpfi,
                                               self.accumulate, self.post) if p_ is not None])
         self._close_loop(m, win_gate, win_o, self.fifo, "win")

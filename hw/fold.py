@@ -94,19 +94,41 @@ class Serializer(wiring.Component):
     the next beat (one spent per beat, one returned per cycle per high bit of the ``credit`` port,
     ``returns`` bits: one per return source; each
     group of ``B`` loads under its own copy of the "credit held" flip-flop): the entry of a layer's
-    credit loop, whose downstream ``o.ready`` is tied to 1."""
+    credit loop, whose downstream ``o.ready`` is tied to 1.
+
+    **Push input** (``push=True``, for a far-away writer: ``hw.streams.StreamFIFO`` with ``push``):
+    ``i`` is an ``always_ready`` stream and the writer sends a beat only with a credit for the one
+    slot ``A`` (``PUSH_SLOTS``): ``freed`` (a flip-flop) pulses in the cycle after ``A``'s beat
+    moved into ``B``, returning it. ``A`` then loads the input in every cycle in which it is
+    empty (its enables are copies of ``~full_a``, flip-flops here) and ``full_a`` is set by
+    ``i.valid``, so the writer's signals reach only flip-flop inputs here, and nothing at the
+    writer waits on this side. A beat arriving while ``A`` is full (never, by the credit) sets the
+    sticky ``overrun``. Full rate needs ``S >= PUSH_MIN_SUB_BEATS``: from ``B`` taking a beat to
+    ``A`` holding the next one the credit goes round ``freed`` -> the writer's credit flag ->
+    read -> its output register -> ``A``: 4 cycles."""
+
+    #: beats the push input holds (the writer's credits)
+    PUSH_SLOTS = 1
+    #: sub-beats per beat at which the push input keeps up with a writer that holds beats
+    PUSH_MIN_SUB_BEATS = 4
 
     def __init__(self, fields: dict, lanes: int, fold: int, side=0, *, credits: int | None = None,
-                 returns: int = 1):
+                 returns: int = 1, push: bool = False):
         wide, narrow = _setup(self, fields, lanes, fold, side, "serialize")
         if credits is not None:
             check_positive_int("credits", credits)
         check_positive_int("returns", returns)
-        self.credits, self.returns = credits, returns
+        if not isinstance(push, bool):
+            raise ValueError(f"push must be a bool, got {push!r}")
+        self.credits, self.returns, self.push = credits, returns, push
         self.latency = 2
-        ports = {"i": In(stream.Signature(wide)), "o": Out(stream.Signature(narrow))}
+        ports = {"i": In(stream.Signature(wide, always_ready=push)), "o": Out(stream.Signature(narrow))}
         if credits is not None:
             ports["credit"] = In(returns)
+        if push:
+            ports["freed"] = Out(1)
+        #: (``push``) sticky: a beat arrived while the hold register was full
+        self.overrun = Signal(name="push_overrun")
         super().__init__(ports)
 
     def elaborate(self, platform):
@@ -132,11 +154,19 @@ class Serializer(wiring.Component):
             load_a = Signal(name=f"load_a{sfx}")
             load_b = Signal(name=f"load_b{sfx}")
             done = o.ready & last                             # B's last sub-beat leaves (B full)
-            m.d.comb += [load_a.eq(i.valid & ~full_a), load_b.eq(full_a & (~full_b | done) & oks[g])]
-            with m.If(load_a):
-                m.d.sync += full_a.eq(1)
-            with m.Elif(load_b):
-                m.d.sync += full_a.eq(0)
+            m.d.comb += load_b.eq(full_a & (~full_b | done) & oks[g])
+            if self.push:       # A takes whatever arrives while it is empty; i.valid marks a beat
+                m.d.comb += load_a.eq(~full_a)
+                with m.If(~full_a):
+                    m.d.sync += full_a.eq(i.valid)
+                with m.Elif(load_b):
+                    m.d.sync += full_a.eq(0)
+            else:
+                m.d.comb += load_a.eq(i.valid & ~full_a)
+                with m.If(load_a):
+                    m.d.sync += full_a.eq(1)
+                with m.Elif(load_b):
+                    m.d.sync += full_a.eq(0)
             with m.If(load_b):
                 m.d.sync += full_b.eq(1)
             with m.Elif(full_b & done):
@@ -148,7 +178,13 @@ class Serializer(wiring.Component):
         full_a, full_b, last, load_a0, load_b0 = state_copy(0)
         m.d.comb += take.eq(load_b0)
         take_out = Signal()
-        m.d.comb += [i.ready.eq(~full_a), o.valid.eq(full_b), take_out.eq(full_b & o.ready)]
+        m.d.comb += [o.valid.eq(full_b), take_out.eq(full_b & o.ready)]
+        if self.push:
+            m.d.sync += self.freed.eq(load_b0)
+            with m.If(i.valid & full_a):
+                m.d.sync += self.overrun.eq(1)
+        else:
+            m.d.comb += i.ready.eq(~full_a)
         with m.If(take_out):
             m.d.sync += sub.eq(Mux(last, 0, sub + 1))
         # A and B, loaded in groups of Pipe.FANOUT bits

@@ -88,8 +88,11 @@ class NUQD(wiring.Component):
     unsigned) with g_i, R_i selected by i from constant tables (R_i of ``recip_bits``). The offset
     x - g_i is an A-bit unsigned value and the product is F + RECIP_SHIFT bits (it is < 2^(F+S),
     docs/fixed-point.md section 2). With the identity grid (L = 2^A, the ECNN case) the comparator
-    bank reduces to i = x - g_0. Five pipeline stages (for >= 150 MHz on ECP5): [comparators],
-    [index = their count], [select g_i, R_i; offset], [copy], [multiply]. The copy stage gives the
+    bank reduces to i = x - g_0. Six pipeline stages (for >= 150 MHz on ECP5): [input copy],
+    [comparators], [index = their count], [select g_i, R_i; offset], [copy], [multiply]. The
+    input copy is the one load of the source's register on each bit, so the placer can put it by
+    the comparators it fans out to (without it, at fold 8 on c33d442 (seed 2), block 3's column
+    register ``col_in.data`` (53,21) drove the comparators at (27,88) over one 5.48 ns net). The copy stage gives the
     multiplier operands that are plain register copies: yosys turns a registered constant-table
     bit into a flip-flop with a synchronous reset, which no MULT18X18D input register can take
     (``hw.synth.absorb_dsp_registers``), and an ECP5 DSP with one operand registered and the
@@ -119,7 +122,7 @@ class NUQD(wiring.Component):
         self.side = side = fold_side(side, sub_beats)
         self.levels = len(grid)
         self.identity = bool(np.array_equal(grid, np.arange(grid[0], grid[0] + len(grid))))
-        self.latency = 5
+        self.latency = 6
         #: comparators in the bank (all lanes of a beat) and multipliers (count, operand widths)
         self.comparators = 0 if self.identity else per * (self.levels - 1)
         self.multipliers = (per, (a, widths.recip_bits)) if f else (0, None)
@@ -139,7 +142,7 @@ class NUQD(wiring.Component):
         self.offset_signals, self.product_signals = [], []
         x_in = local(m, self.i.p.x, "x_in")
         for n in range(self.lanes_per_beat):
-            x = x_in[n]
+            x = pipe.reg(x_in[n], name=f"x0_{n}")        # stage 0: the input copy
             # stage 1: the comparator bank (thermometer code), or x - g_0 for the identity grid
             if self.identity:
                 bank = pipe.reg((x - int(self.grid[0]))[:ib], unsigned(ib), name=f"bank1_{n}")

@@ -397,17 +397,33 @@ class StreamFIFO(wiring.Component):
     cycle (one shared level was the critical path at fold 16 on 6143ab4 and bb468d4: block 2's
     window FIFO level -> write enable -> level, 1.00 + 9.01 ns, and the upsampler's window serializer
     -> read enable -> level, 1.23 + 7.72 ns); the writer's view is conservative (an entry read
-    is free for it one cycle later). ``depth`` + 1 entries too; latency ``LUTRAM_LATENCY``."""
+    is free for it one cycle later). ``depth`` + 1 entries too; latency ``LUTRAM_LATENCY``.
+
+    ``push`` (an int, with ``lutram``): a **credit-driven read side** for a reader that sits far
+    away. ``o`` is then an ``always_ready`` stream, and the reader has room for ``push`` beats: the
+    FIFO reads an entry only while it holds a credit (``push`` at reset, ``hw.credit``), one spent
+    per beat sent, one returned per cycle of the ``credit`` input (the reader frees a slot; it
+    should come from a flip-flop at the reader). So the read decision is made of flip-flops at the
+    FIFO only (fill level, credit flag), and the output register loads the memory's read data in
+    every cycle (no clock enable) with ``o.valid`` = the registered read. Nothing in the FIFO
+    waits on a signal from the reader in the same cycle: with the handshake (``o.ready``), the
+    window serializer's ``full_a`` -> the FIFO's output enable -> read -> ``consume`` pointer was
+    the whole design's critical path at fold 8 on c33d442 (block 4, 1.00 + 8.58 ns). Latency
+    ``LUTRAM_LATENCY`` too."""
 
     #: cycles from a write to the entry being readable at ``o`` (block RAM form)
     latency = 4
     #: the same for ``lutram=True``
     LUTRAM_LATENCY = 3
 
-    def __init__(self, shape, depth: int, *, lutram: bool = False):
+    def __init__(self, shape, depth: int, *, lutram: bool = False, push: int | None = None):
         Shape.cast(shape)
         check_positive_int("depth", depth, 2)
-        self.shape, self.depth, self.lutram = shape, depth, bool(lutram)
+        if push is not None:
+            check_positive_int("push", push)
+            if not lutram:
+                raise ValueError("push (a credit-driven read side) needs lutram=True")
+        self.shape, self.depth, self.lutram, self.push = shape, depth, bool(lutram), push
         self.width = Shape.cast(shape).width
         self.bits = self.width * depth
         if lutram:
@@ -416,7 +432,11 @@ class StreamFIFO(wiring.Component):
             #: output register: a credit loop's first return register (``hw.ec``), anchored at the
             #: FIFO by the writer's fill level that it also feeds
             self.read_seen = Signal(name="read_seen")
-        super().__init__({"i": In(stream.Signature(shape)), "o": Out(stream.Signature(shape))})
+        ports = {"i": In(stream.Signature(shape)),
+                 "o": Out(stream.Signature(shape, always_ready=push is not None))}
+        if push is not None:
+            ports["credit"] = In(1)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         if self.lutram:
@@ -451,6 +471,17 @@ class StreamFIFO(wiring.Component):
         do_write, do_read = Signal(name="do_write"), Signal(name="do_read")
         produce, consume = _pointer(m, n, do_write, "produce"), _pointer(m, n, do_read, "consume")
         w_level, r_level = _levels(m, n, do_write, do_read, self.read_seen)
+        if self.push is not None:       # credit-driven read side; no enable on the output register
+            from .credit import credit_counter      # (hw.credit imports this module)
+            ok, = credit_counter(m, self.push, do_read, self.credit, 1, name="push_credit")
+            out = Signal(self.width, name="out_data", reset_less=True)
+            m.d.comb += [self.i.ready.eq(w_level != n), do_write.eq(self.i.valid & self.i.ready),
+                         do_read.eq((r_level != 0) & ok),
+                         w_port.addr.eq(produce), w_port.data.eq(self.i.payload),
+                         w_port.en.eq(do_write), r_port.addr.eq(consume),
+                         self.o.payload.eq(out)]
+            m.d.sync += [out.eq(r_port.data), self.o.valid.eq(do_read)]
+            return m
         pipe = Pipe(m, self.o, name="out")
         m.d.comb += [self.i.ready.eq(w_level != n), do_write.eq(self.i.valid & self.i.ready),
                      do_read.eq((r_level != 0) & pipe.en),

@@ -90,7 +90,10 @@ async def recv(ctx, s, count: int, rng: random.Random | None = None, stall: floa
 
 def overflow_flags(dut) -> dict:
     """{name: signal} of the sticky output-FIFO overflow flag of every EC in ``dut`` (an EC, an
-    IQ-Block or upsampler, or the whole ``IQLUT``): each must stay low (``hw.credit``)."""
+    IQ-Block or upsampler, or the whole ``IQLUT``; or the ``overrun`` flag of a push link, as
+    ``hw.fold.Serializer``'s): each must stay low (``hw.credit``)."""
+    if hasattr(dut, "overrun"):
+        return {"push slot": dut.overrun}
     if hasattr(dut, "overflow") and hasattr(dut, "credits"):
         return {"ec": dut.overflow}
     if hasattr(dut, "ec"):
@@ -112,8 +115,8 @@ def run(dut, *testbenches, vcd: str | None = None):
             async for _, _, *values in ctx.tick().sample(*flags.values()):
                 seen = [name for name, v in zip(flags, values) if v]
                 if seen:
-                    raise ProtocolError(f"output FIFO overflow in {seen}: the credit loop let more "
-                                        f"pixels in than the FIFO holds")
+                    raise ProtocolError(f"overflow in {seen}: a credit loop let more beats in "
+                                        f"than its buffer holds")
         sim.add_testbench(watch, background=True)
     if vcd:
         with sim.write_vcd(vcd):

@@ -16,6 +16,7 @@ from hw.ec import EC, Accumulate
 from hw.fold import FOLDS, Deserializer, Serializer, fold_plan
 from hw.nuqd import NUQD
 from hw.rom import LutRom
+from hw.streams import StreamFIFO
 from hw.testing import concat, pixel_beats, stream_test
 from hw.top import IQLUT
 from tests.test_golden import small_config
@@ -133,6 +134,100 @@ def test_serializer_handshake_is_registered(lanes, fold):
         assert g["a"] == (b["a"] + [0] * (S * P - lanes))[sb * P:(sb + 1) * P]
 
 
+class PushLink:
+    """A ``StreamFIFO`` with a credit-driven read side pushing into a ``Serializer`` with a push
+    input (as a layer's window FIFO and window serializer, ``hw.ec``)."""
+
+    @staticmethod
+    def make(fields, lanes, fold, side):
+        from amaranth import Module
+        from amaranth.lib import wiring
+
+        class Link(wiring.Component):
+            def __init__(self):
+                self.ser = Serializer(fields, lanes, fold, side, push=True)
+                self.fifo = StreamFIFO(self.ser.i.p.shape(), 4, lutram=True, push=Serializer.PUSH_SLOTS)
+                self.overrun = self.ser.overrun
+                super().__init__({"i": wiring.In(self.fifo.i.signature.flip()),
+                                  "o": wiring.Out(self.ser.o.signature)})
+
+            def elaborate(self, platform):
+                m = Module()
+                m.submodules.fifo, m.submodules.ser = self.fifo, self.ser
+                wiring.connect(m, wiring.flipped(self.i), self.fifo.i)
+                wiring.connect(m, self.fifo.o, self.ser.i)
+                m.d.comb += self.fifo.credit.eq(self.ser.freed)
+                wiring.connect(m, self.ser.o, wiring.flipped(self.o))
+                return m
+        return Link()
+
+
+@pytest.mark.parametrize("lanes,fold,idle,stall", [(8, 4, 0.3, 0.4), (8, 8, 0.0, 0.6), (72, 16, 0.5, 0.2),
+                                                   (5, 2, 0.2, 0.2)])
+def test_push_serializer_behind_a_push_fifo(lanes, fold, idle, stall):
+    """FIFO (credit-driven read side) -> serializer (push input, one slot): every beat comes out
+    as its S sub-beats, in order, under random stalls on both sides, and the slot never overruns
+    (``overrun``, sticky, watched by ``hw.testing.run``)."""
+    fields = {"a": signed(6)}
+    P, S = fold_plan(lanes, fold)
+    rng = np.random.default_rng(lanes + fold)
+    items = [{"a": [int(v) for v in rng.integers(-32, 32, lanes)], "side": k % 4} for k in range(30)]
+    dut = PushLink.make(fields, lanes, fold, unsigned(2))
+    got = stream_test(dut, {"i": items}, {"o": S * len(items)}, seed=fold, idle=idle, stall=stall)["o"]
+    for k, it in enumerate(items):
+        for s in range(S):
+            g = got[k * S + s]
+            assert g["a"] == (it["a"] + [0] * (S * P - lanes))[s * P:(s + 1) * P]
+            assert g["side"] == {"sub": s, "inner": it["side"]}
+
+
+@pytest.mark.parametrize("lanes,fold", [(8, 4), (16, 8), (72, 16)])
+def test_push_serializer_full_rate(lanes, fold):
+    """With S >= ``PUSH_MIN_SUB_BEATS`` the credit round trip hides behind the sub-beats: with the
+    input always valid and the output always ready, a sub-beat leaves in every cycle."""
+    from hw.testing import recv, run, send
+    P, S = fold_plan(lanes, fold)
+    assert S >= Serializer.PUSH_MIN_SUB_BEATS
+    dut = PushLink.make({"a": unsigned(4)}, lanes, fold, 0)
+    cycles = []
+
+    async def tb_in(ctx):
+        await send(ctx, dut.i, [{"a": [k % 16] * lanes} for k in range(12)])
+
+    async def tb_out(ctx):
+        await recv(ctx, dut.o, 12 * S, on_beat=lambda c, p: cycles.append(c))
+    run(dut, tb_in, tb_out)
+    assert np.all(np.diff(cycles) == 1)
+
+
+def test_push_serializer_flags_an_overrun():
+    """A writer that ignores the credit (two beats back to back into the one slot) sets
+    ``overrun``; the same writer one beat per credit does not."""
+    from amaranth.sim import Simulator
+    for back_to_back in (True, False):
+        ser = Serializer({"a": unsigned(3)}, 8, 4, push=True)
+        flag = []
+
+        async def tb(ctx, back_to_back=back_to_back):
+            ctx.set(ser.o.ready, 1)
+            for k in range(2):
+                ctx.set(ser.i.payload, {"a": [k] * 8})
+                ctx.set(ser.i.valid, 1)
+                await ctx.tick()
+                ctx.set(ser.i.valid, 0)
+                if not back_to_back:
+                    while not ctx.get(ser.freed):
+                        await ctx.tick()
+            for _ in range(8):
+                await ctx.tick()
+            flag.append(ctx.get(ser.overrun))
+        sim = Simulator(ser)
+        sim.add_clock(1e-6)
+        sim.add_testbench(tb)
+        sim.run()
+        assert flag == [int(back_to_back)]
+
+
 @pytest.mark.parametrize("ports", ["dual", "banked"])
 @pytest.mark.parametrize("fold", [2, 4, 16])
 @pytest.mark.parametrize("cfg,n", [(small_config(), 1), (small_config(kernel=3, channels=2, blocks=2), 1),
@@ -200,6 +295,9 @@ def test_folded_counts_shrink():
         assert ec.dpfi.multipliers[0] == 256 // fold
         assert ec.rom.lanes_per_beat == 32 // fold and ec.sub_beats == fold
         assert ec.rom_bits == m.config.layers[1].rom_bits(m.config.entry_bits)
+        # the window FIFO pushes into the window serializer when a window takes >= 4 cycles
+        assert (ec.window_fifo.push is not None) == (fold >= Serializer.PUSH_MIN_SUB_BEATS)
+        assert fold == 1 or ec.win_serializer.push == (fold >= Serializer.PUSH_MIN_SUB_BEATS)
 
 
 @pytest.mark.parametrize("fold", [2, 4, 16])
