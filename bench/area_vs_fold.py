@@ -11,6 +11,7 @@ Usage::
     python -m bench.area_vs_fold [--model iq_l8c8] [--folds 1 2 4 8 16] [--skip gates,pnr]
     python -m bench.area_vs_fold --table          # only redraw the table and the plot
     python -m bench.area_vs_fold --whole 16       # the whole design in one synth_ecp5 + nextpnr run
+    python -m bench.area_vs_fold --whole 8 --dsp-layers auto --seeds 1 2
 
 Long (hours on one core): every finished step is saved at once in ``results/area_vs_fold.json``
 and a rerun skips the steps already there (``--redo`` forces them). Writes
@@ -217,21 +218,28 @@ def _commit() -> str:
         return "unknown"
 
 
-def whole(model, fold: int, max_width: int, seeds=(1,)) -> dict:
+def whole(model, fold: int, max_width: int, seeds=(1,), dsp_layers=()) -> dict:
     """The whole design (``IQLUT``) at ``fold`` in one synth_ecp5 run, placed and routed out of
-    context with nextpnr-ecp5 -> results/pnr_<model>_fold<F>.json."""
+    context with nextpnr-ecp5 -> results/pnr_<model>_fold<F>.json. ``dsp_layers``: as
+    ``hw.build --dsp-layers`` (a tuple or "auto")."""
     from golden.fileutil import atomic_open
     from hw import synth as hs
-    from hw.build import top_name
+    from hw.build import BuildError, resolve_dsp_layers, top_name
     from hw.top import IQLUT
-    core = IQLUT(model, max_width=max_width, fold=fold)
-    _log(f"fold {fold}: the whole design through synth_ecp5 and nextpnr-ecp5")
+    dsp_layers = resolve_dsp_layers(dsp_layers, model, max_width=max_width, fold=fold)
+    try:
+        core = IQLUT(model, max_width=max_width, fold=fold, dsp_layers=dsp_layers)
+    except ValueError as e:
+        raise BuildError(str(e)) from None
+    _log(f"fold {fold}: the whole design through synth_ecp5 and nextpnr-ecp5"
+         + (f", DPFI of layers {', '.join(map(str, core.dsp_layers))} in DSPs" if core.dsp_layers else ""))
     # the issue's fit bound (85 % of the LUT4s) rather than the 80 % hw.synth picks devices by
     p = hs.pnr_ecp5(core, top_name(model.name), instance="core", progress=_log,
                     keep_log=REPO / "runs" / f"pnr_{model.name}_fold{fold}.nextpnr.log", seeds=seeds,
                     fill=FIT_FILL)
     rate = lr_rate(core, p["fmax_mhz_min"])
     out = {"model": model.name, "fold": fold, "max_width": max_width, "commit": _commit(),
+           "dsp_layers": list(core.dsp_layers),
            "cycles_per_lr_pixel": core.cycles_per_pixel, **p,
            "lr_mpx_per_s_at_fmax": round(rate / 1e6, 2), "best_format": best_format(rate),
            "formats": {name: rate >= need for name, need in FORMATS},
@@ -245,6 +253,7 @@ def whole(model, fold: int, max_width: int, seeds=(1,)) -> dict:
 
 def main(argv=None) -> int:
     _commit()                       # the code this process loads (see _commit)
+    from hw.build import BuildError, parse_dsp_layers
     from hw.fold import FOLDS
     ap = argparse.ArgumentParser(prog="python -m bench.area_vs_fold", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="iq_l8c8")
@@ -255,6 +264,8 @@ def main(argv=None) -> int:
     ap.add_argument("--table", action="store_true", help="only print the table and redraw the plot")
     ap.add_argument("--whole", type=int, choices=FOLDS, metavar="F",
                     help="place and route the whole design at fold F (LFE5U-85F, out of context)")
+    ap.add_argument("--dsp-layers", type=parse_dsp_layers, default=(), metavar="{none,auto,N[,N...]}",
+                    help="with --whole: layers whose DPFI products are DSP multipliers (as hw.build)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1], metavar="SEED",
                     help="nextpnr placer seeds (one run each on the same netlist; the median "
                          "Fmax is reported, every seed's listed)")
@@ -272,11 +283,11 @@ def main(argv=None) -> int:
                 hs.require_tool("nextpnr-ecp5")
         model = load_model(args.model)
         if args.whole:
-            whole(model, args.whole, args.max_width, args.seeds)
+            whole(model, args.whole, args.max_width, args.seeds, args.dsp_layers)
             return 0
         data = json.loads(RESULTS.read_text()) if args.table else \
             measure(model, args.folds, skip, args.redo, args.max_width, args.seeds)
-    except (hs.ToolMissing, ModelFileError, FileNotFoundError) as e:
+    except (hs.ToolMissing, ModelFileError, FileNotFoundError, BuildError) as e:
         print(f"area_vs_fold: error: {e}", file=sys.stderr)
         return 2
     except hs.ToolError as e:

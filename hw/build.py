@@ -114,7 +114,7 @@ def _digest(model) -> str:
 
 def build(model, *, source: str = "", emit: str = "verilog", max_width: int = 1920,
           output_order: str = "block", rom_ports: str = "dual", synth: str | None = None,
-          pnr: str | None = None, progress=None, fold: int = 1) -> tuple[str, dict, str]:
+          pnr: str | None = None, progress=None, fold: int = 1, dsp_layers=()) -> tuple[str, dict, str]:
     """Elaborate and emit. Returns (text, report, top module name); raises BuildError on
     unsupported parameters or a missing synthesis tool (``synth="blocks"``, ``pnr``), and
     ``hw.synth.ToolError`` when yosys / nextpnr fail. ``synth``: None, "blocks", "gates" or
@@ -131,7 +131,7 @@ def build(model, *, source: str = "", emit: str = "verilog", max_width: int = 19
         raise BuildError(f"pnr must be ecp5, got {pnr!r}")
     try:
         core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports,
-                     fold=fold)
+                     fold=fold, dsp_layers=dsp_layers)
     except ValueError as e:
         raise BuildError(str(e)) from None
     name = top_name(model.name)
@@ -143,7 +143,7 @@ def build(model, *, source: str = "", emit: str = "verilog", max_width: int = 19
     if emit == "rtlil":
         if whole:   # a design is elaborated once: build a second for the RTLIL
             core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports,
-                         fold=fold)
+                         fold=fold, dsp_layers=dsp_layers)
         text = plain_names(rtlil.convert(AxiTop(core), name=name, emit_src=False))
     else:
         text = v_text
@@ -152,7 +152,8 @@ def build(model, *, source: str = "", emit: str = "verilog", max_width: int = 19
         report["synth"] = synthesize(v_text, name, synth)
     if synth == "blocks" or pnr:
         _synth_blocks(model, report, name, blocks=synth == "blocks", pnr=pnr, progress=progress,
-                      max_width=max_width, output_order=output_order, rom_ports=rom_ports, fold=fold)
+                      max_width=max_width, output_order=output_order, rom_ports=rom_ports, fold=fold,
+                      dsp_layers=dsp_layers)
     comment = "//" if emit == "verilog" else "#"
     return _header(comment, report, _digest(model)) + text, report, name
 
@@ -226,11 +227,37 @@ def _ip_files(args, model, name: str, report: dict, tb_image) -> dict[str, str]:
     return files
 
 
+def parse_dsp_layers(text: str):
+    """``--dsp-layers`` (argparse type): "none" -> (), "auto", or comma-separated layer indices ->
+    a tuple of ints (checked against the model later: ``hw.top.check_dsp_layers``)."""
+    if text in ("none", "auto"):
+        return () if text == "none" else "auto"
+    try:
+        return tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected none, auto or layer indices like 7,8; got {text!r}") from None
+
+
+def resolve_dsp_layers(value, model, **options) -> tuple:
+    """``parse_dsp_layers``'s value for ``model``: "auto" -> the layers whose DPFI products fill
+    the MULT18X18D of the largest ECP5 (``hw.top.auto_dsp_layers``; ``options``: ``IQLUT``'s
+    other parameters), anything else as it is. Raises BuildError for bad options."""
+    if value != "auto":
+        return value
+    from .synth import ECP5_DEVICES
+    from .top import auto_dsp_layers
+    try:
+        return auto_dsp_layers(model, ECP5_DEVICES[-1][4], **options)
+    except ValueError as e:
+        raise BuildError(str(e)) from None
+
+
 def main(argv=None) -> int:
     from . import synth as hs
     from .fold import FOLDS
     from .rom import ROM_PORTS
     from .top import OUTPUT_ORDERS
+    _, device, _, _, dsp_budget = hs.ECP5_DEVICES[-1]      # --dsp-layers auto: the largest ECP5
     p = argparse.ArgumentParser(prog="python -m hw.build", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="model name (models/NAME.npz) or .npz path")
@@ -246,6 +273,11 @@ def main(argv=None) -> int:
     p.add_argument("--fold", type=int, choices=FOLDS, default=1,
                    help="share each layer's datapath over F cycles: one LR pixel every F cycles, "
                         "~1/F of the multipliers, ROM read ports and adders (default 1)")
+    p.add_argument("--dsp-layers", type=parse_dsp_layers, default=(), metavar="{none,auto,N[,N...]}",
+                   help="layers whose DPFI products (hi - lo) * t become DSP multipliers (ECP5 "
+                        "MULT18X18D) instead of LUT logic: none (default), auto (as many as fit the "
+                        f"{dsp_budget} of an {device} with the NUQD products, from the "
+                        "upsampler down), or layer indices (the upsampler is the last)")
     p.add_argument("--synth", nargs="?", const="blocks", choices=SYNTH_LEVELS,
                    help="run yosys for cell counts (blocks, the default: every component alone "
                         "with synth_ecp5, summed; gates: the whole design, generic gates, slow "
@@ -265,9 +297,13 @@ def main(argv=None) -> int:
                 hs.require_tool(tool)       # before the long elaboration
         tb_image = _testbench_image(args) if args.testbench else None
         model, source = _load(args.model, args.random_seed)
+        args.dsp_layers = resolve_dsp_layers(args.dsp_layers, model, max_width=args.max_width,
+                                             output_order=args.output_order, rom_ports=args.rom_ports,
+                                             fold=args.fold)
         text, report, name = build(model, source=source, emit=args.emit, max_width=args.max_width,
                                    output_order=args.output_order, rom_ports=args.rom_ports,
-                                   synth=args.synth, pnr=args.pnr, progress=progress, fold=args.fold)
+                                   synth=args.synth, pnr=args.pnr, progress=progress, fold=args.fold,
+                                   dsp_layers=args.dsp_layers)
         extra = _ip_files(args, model, name, report, tb_image)
     except (BuildError, hs.ToolMissing) as e:
         print(f"hw.build: error: {e}", file=sys.stderr)

@@ -29,11 +29,26 @@ class DPFI(wiring.Component):
     harmlessly. Three pipeline stages: [hi - lo], [partial products (hi - lo) * t[:h] and
     (hi - lo) * t[h:], h = ceil(F / 2) for F > 2], [lo << F + 2^(F-1) + pp_lo + pp_hi << h]
     (F = 0: one, e = lo); the fraction t is registered once per output channel (fan-out). ``fold``:
-    P = ``lanes_per_beat`` of the ``lanes`` per beat (``hw.fold``), ``side`` in ``fold_side``."""
+    P = ``lanes_per_beat`` of the ``lanes`` per beat (``hw.fold``), ``side`` in ``fold_side``.
 
-    def __init__(self, widths: spec.LayerWidths, lanes: int, c_out: int, side=0, fold: int = 1):
+    ``dsp=True``: each product is one multiplication (hi - lo) * t of registered operands into a
+    registered product (a wire named ``*dspmul*``), which ``hw.synth`` maps to an ECP5
+    MULT18X18D with both operand registers and the product register inside it
+    (``absorb_dsp_registers``), instead of ~46 LUT4-eq. of partial products and adders. Same
+    stages, same latency, same result."""
+
+    #: the name every DSP product wire carries (``hw.synth`` keeps these ``$mul`` cells for DSPs)
+    DSP_TAG = "dspmul"
+
+    def __init__(self, widths: spec.LayerWidths, lanes: int, c_out: int, side=0, fold: int = 1, *,
+                 dsp: bool = False):
         per, sub_beats = fold_plan(lanes, fold)
         check_positive_int("c_out", c_out)
+        if not isinstance(dsp, bool):
+            raise ValueError(f"dsp must be a bool, got {dsp!r}")
+        if dsp and not widths.frac_bits:
+            raise ValueError("dsp=True needs DPFI products: this layer has no fraction bits (e = lo)")
+        self.dsp = dsp
         Shape.cast(side)
         side = fold_side(side, sub_beats)
         self.widths, self.lanes, self.c_out, self.side = widths, lanes, c_out, side
@@ -71,13 +86,17 @@ class DPFI(wiring.Component):
                 diff = Signal(signed(w.diff_bits), name=f"diff{n}_{c}")
                 m.d.comb += diff.eq((hi_n[c] - lo_n[c])[:w.diff_bits].as_signed())
                 diff1, lo1 = pipe.reg(diff, name=f"diff1_{n}_{c}"), pipe.reg(lo_n[c], name=f"lo1_{n}_{c}")
-                # the product as two partial products by t[:h] and t[h:] (registered), summed in
-                # the last stage's add: half the multiplier logic per stage
-                pp_lo = pipe.reg(diff1 * t1[:h], name=f"pplo2_{n}_{c}")
-                pp_hi = pipe.reg(diff1 * t1[h:], name=f"pphi2_{n}_{c}") if h < f else None
                 lo2 = pipe.reg(lo1, name=f"lo2_{n}_{c}")
                 prod = Signal(signed(w.product_bits), name=f"prod{n}_{c}")
-                m.d.comb += prod.eq(pp_lo if pp_hi is None else pp_lo + (pp_hi << h))
+                if self.dsp:        # one multiplier between registers: a MULT18X18D
+                    mul = Signal(signed(w.product_bits), name=f"prod_{self.DSP_TAG}{n}_{c}")
+                    m.d.comb += [mul.eq(diff1 * t1), prod.eq(pipe.reg(mul, name=f"prod2_{n}_{c}"))]
+                else:
+                    # the product as two partial products by t[:h] and t[h:] (registered), summed
+                    # in the last stage's add: half the multiplier logic per stage
+                    pp_lo = pipe.reg(diff1 * t1[:h], name=f"pplo2_{n}_{c}")
+                    pp_hi = pipe.reg(diff1 * t1[h:], name=f"pphi2_{n}_{c}") if h < f else None
+                    m.d.comb += prod.eq(pp_lo if pp_hi is None else pp_lo + (pp_hi << h))
                 total = (Cat(half, lo2).as_signed() + prod)[:w.entry_bits + f]
                 m.d.comb += e_n[c].eq(pipe.reg(total[f:], signed(w.entry_bits), name=f"e{n}_{c}"))
                 self.diff_signals.append(diff)

@@ -143,7 +143,8 @@ class EC(wiring.Component):
     ``fold`` F (``hw.fold``): the NUQD handles ceil(k c_in / F) lanes per cycle (a column is
     serialized into it and gathered again before the window shift), and ROM, DPFI and adder tree
     ceil(c_in k^2 / F) lanes per cycle (the window is serialized, the accumulator sums the
-    sub-beats): one output pixel per ``sub_beats`` <= F cycles, datapath ~1/F.
+    sub-beats): one output pixel per ``sub_beats`` <= F cycles, datapath ~1/F. ``dsp``: the DPFI
+    products as DSP multipliers (``hw.dpfi.DPFI``).
 
     **Credit loops** (``hw.credit``): the column serializer (fold 1: a ``CreditGate``) -> NUQD ->
     deserializer -> window shift run free into ``window_fifo`` (``col_credits`` entries; the
@@ -178,7 +179,8 @@ class EC(wiring.Component):
         return credits, StreamFIFO(out_shape, credits, lutram=True, push=push)
 
     def __init__(self, model: Model, n: int, max_width: int, *, rom_ports: str = "dual",
-                 residual: bool = False, fold: int = 1, post: wiring.Component | None = None):
+                 residual: bool = False, fold: int = 1, post: wiring.Component | None = None,
+                 dsp: bool = False):
         cfg = model.config
         if not isinstance(n, int) or not 0 <= n < len(cfg.layers):
             raise ValueError(f"layer index must be in 0..{len(cfg.layers) - 1}, got {n!r}")
@@ -199,7 +201,7 @@ class EC(wiring.Component):
         self.nuqd = NUQD(model.grids[n], model.recips[n], w, k * c_in, col_side, fold=fold)
         self.shift = WindowShift(col_shape, k)
         self.rom = LutRom(model.layers[n].lut, cfg.entry_bits, w, rom_ports, side, fold=fold)
-        self.dpfi = DPFI(w, self.lanes, layer.c_out, side, fold=fold)
+        self.dpfi = DPFI(w, self.lanes, layer.c_out, side, fold=fold, dsp=dsp)
         self.accumulate = Accumulate(w, self.lanes, layer.c_out, side, fold=fold)
         folded_nuqd, folded_rom = self.nuqd.sub_beats > 1, self.rom.sub_beats > 1
         self.col_deserializer = Deserializer(q_fields, k * c_in, fold, col_side) if folded_nuqd else None

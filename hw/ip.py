@@ -211,7 +211,7 @@ def plain_names(rtlil_text: str) -> str:
 #: the testbench module and its files (written next to the Verilog)
 TB_NAME = "tb_iqlut"
 #: ``hw.build`` options that shape the design (``hw.top.IQLUT`` keyword arguments) and so the testbench
-BUILD_OPTIONS = ("max_width", "output_order", "rom_ports", "fold")
+BUILD_OPTIONS = ("max_width", "output_order", "rom_ports", "fold", "dsp_layers")
 
 
 def testbench_files() -> tuple[str, str, str]:

@@ -140,14 +140,14 @@ class IQBlock(wiring.Component):
     in, c_out x signed A bits out, raster order with framing bits."""
 
     def __init__(self, model: Model, n: int, max_width: int, *, rom_ports: str = "dual",
-                 fold: int = 1):
+                 fold: int = 1, dsp: bool = False):
         cfg = model.config
         if not isinstance(n, int) or not 0 <= n < len(cfg.blocks):
             raise ValueError(f"block index must be in 0..{len(cfg.blocks) - 1}, got {n!r}")
         layer = cfg.blocks[n]
         self.output = BlockOutput.for_layer(model, n)
         self.ec = EC(model, n, max_width, rom_ports=rom_ports, residual=layer.gated, fold=fold,
-                     post=self.output)
+                     post=self.output, dsp=dsp)
         self.latency = self.ec.latency
         super().__init__({
             "i": In(stream.Signature(pixel_layout(signed(cfg.act_bits), layer.c_in))),
@@ -168,10 +168,11 @@ class Upsampler(wiring.Component):
     r * 4 + c is HR pixel (4y + r, 4x + c) of LR pixel (y, x): the pixel shuffle is this lane
     order, no logic. Ends in the EC's output FIFO."""
 
-    def __init__(self, model: Model, max_width: int, *, rom_ports: str = "dual", fold: int = 1):
+    def __init__(self, model: Model, max_width: int, *, rom_ports: str = "dual", fold: int = 1,
+                 dsp: bool = False):
         cfg = model.config
         n = len(cfg.blocks)
-        self.ec = EC(model, n, max_width, rom_ports=rom_ports, fold=fold)
+        self.ec = EC(model, n, max_width, rom_ports=rom_ports, fold=fold, dsp=dsp)
         out = acc_layout(cfg.upsampler.c_out, model.widths[n].acc_bits, data.StructLayout(FLAGS))
         self.latency = self.ec.latency
         super().__init__({

@@ -5,7 +5,7 @@ design's latency and throughput, all read from the constructed components (which
 from __future__ import annotations
 
 from .rom import ROM_BRAM_MIN_DEPTH
-from .top import IQLUT
+from .top import IQLUT, dsp_multipliers
 
 __all__ = ["UHD_RATE", "design_report", "format_report"]
 
@@ -29,7 +29,7 @@ def _layer(top: IQLUT, n: int) -> dict:
     mults = [{"where": "NUQD (x - g_i) * R_i", "count": ec.nuqd.multipliers[0],
               "widths": ec.nuqd.multipliers[1]},
              {"where": "DPFI (hi - lo) * t", "count": ec.dpfi.multipliers[0],
-              "widths": ec.dpfi.multipliers[1]}]
+              "widths": ec.dpfi.multipliers[1], "dsp": ec.dpfi.dsp}]
     if out is not None and out.multipliers[0]:
         mults.append({"where": "gate g * (y - x), constant g", "count": out.multipliers[0],
                       "widths": out.multipliers[1]})
@@ -154,6 +154,7 @@ def design_report(top: IQLUT, *, source: str = "") -> dict:
         "build": {"max_width": top.max_width, "output_order": top.output_order,
                   "rom_ports": top.rom_ports, "hr_pixels_per_beat": hr_per_beat,
                   "fold": top.fold, "cycles_per_lr_pixel": top.cycles_per_pixel,
+                  "dsp_layers": list(top.dsp_layers), "dsp_multipliers": dsp_multipliers(top),
                   "scale": S,
                   "lane_order": f"data[r*{S}+c] = HR ({S}y+r, {S}x+c), lane 0 in the low byte"
                   if top.output_order == "block" else f"data[c] = HR (Y, {S}x+c), lane 0 in the low byte"},
@@ -218,7 +219,9 @@ def format_report(r: dict) -> str:
         ("multipliers: " + ", ".join(f"{n} x ({k})" for k, n in t["multipliers_by_width"].items())
          + " (NUQD A x recip, DPFI diff x F, gate constant); bilinear: constant weights, none"),
         (f"fold {b['fold']}: one LR pixel every {b['cycles_per_lr_pixel']} clock(s); multipliers "
-         f"{t['multipliers']} (unfolded {t['multipliers_unfolded']})"),
+         f"{t['multipliers']} (unfolded {t['multipliers_unfolded']}); in DSP blocks (ECP5 MULT18X18D): "
+         f"{b['dsp_multipliers']}, the NUQD products"
+         + (f" and the DPFI products of layers {', '.join(map(str, b['dsp_layers']))}" if b["dsp_layers"] else "")),
         _format_memories(r["memories"], t["dp16kd_expected"]),
         (f"latency (first pixel in -> first beat out): {lat}; frame: {tm['frame_cycles']} cycles, "
          f"LR px/clock: {tm['lr_pixels_per_clock']}"),

@@ -25,11 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from .dpfi import DPFI
 from .streams import NO_COLLISION
 
 __all__ = ["DSP_MIN_WIDTH", "ECP5_DEVICES", "SCRIPTS", "ToolError", "ToolMissing", "absorb_bram_outreg", "absorb_dsp_registers",
            "biggest_block",
-           "components", "ecp5_resources", "find_tool", "parse_nextpnr_log", "pnr_ecp5", "replicate_copy_cones",
+           "components", "ecp5_resources", "find_tool", "parse_nextpnr_log", "pnr_ecp5", "remove_dead_copies", "replicate_copy_cones",
            "synth_blocks", "synthesize"]
 
 #: yosys scripts. "gates": generic synthesis of the logic to gates, with the memories (ROMs, line
@@ -47,7 +48,8 @@ SCRIPTS = {
 #: IQ-Block, more than the 156 of the largest ECP5). Here a multiplier goes to a MULT18X18D only
 #: if both operands are at least this many bits after yosys' width reduction: the NUQD
 #: (x - g_i) * R_i and gate g * (y - x) products (9 x 10..14 bits); the DPFI products
-#: (hi - lo) * t (t: F = 5 bits + sign) are built from LUT4s and carry chains.
+#: (hi - lo) * t (t: F = 5 bits + sign) are built from LUT4s and carry chains, except those on a
+#: wire named ``*dspmul*`` (``hw.dpfi.DPFI`` with ``dsp``, ``IQLUT(dsp_layers=...)``).
 DSP_MIN_WIDTH = 8
 
 #: ``setattr``: register copies made against fan-out — each pipeline's output valid register
@@ -64,7 +66,7 @@ opt_expr
 opt_clean
 wreduce
 opt_clean
-alumacc t:$mul r:A_WIDTH<{dsp_min} r:B_WIDTH<{dsp_min} %u %i
+alumacc t:$mul r:A_WIDTH<{dsp_min} r:B_WIDTH<{dsp_min} %u %i w:*{dsp_tag}* %ci1:+[Y] t:$mul %i %d
 synth_ecp5 -top {top} -run :map_ram
 setparam -set RD_COLLISION_X_MASK 1'b1 t:$mem_v2 a:{no_collision} %i
 synth_ecp5 -top {top}{json} -run map_ram:
@@ -233,7 +235,8 @@ def _synth_ecp5(exe: str, verilog: str, top: str, tmp: Path, json_out: Path | No
     src.write_text(verilog)
     stat = tmp / f"{top}.stat"
     script = tmp / f"{top}.ys"
-    script.write_text(ECP5_SCRIPT.format(src=src.name, top=top, dsp_min=DSP_MIN_WIDTH, no_collision=NO_COLLISION,
+    script.write_text(ECP5_SCRIPT.format(src=src.name, top=top, dsp_min=DSP_MIN_WIDTH, dsp_tag=DPFI.DSP_TAG,
+                                         no_collision=NO_COLLISION,
                                          json=f" -json {json_out.name}" if json_out else "",
                                          stat=stat.name))
     _run([exe, "-q", "-s", script.name], tmp, f"yosys (synth_ecp5 of {top})")
@@ -505,7 +508,9 @@ def absorb_dsp_registers(netlist: Path, top: str) -> dict:
         if any(str(par.get(f"REG_{r}_CLK", "NONE")).strip() != "NONE"
                for r in ("INPUTA", "INPUTB", "INPUTC", "PIPELINE", "OUTPUT")):
             continue
-        if any(conn.get(p, ["0"])[0] not in ("0", "x") for p in ("SIGNEDA", "SIGNEDB", "SOURCEA", "SOURCEB")):
+        # signedness constant (either), no cascade inputs
+        if any(conn.get(p, ["0"])[0] not in ("0", "1", "x") for p in ("SIGNEDA", "SIGNEDB")) or \
+                any(conn.get(p, ["0"])[0] not in ("0", "x") for p in ("SOURCEA", "SOURCEB")):
             continue
         ces: list = []
         plan = []                       # (kind, ce, [(pin, new net)], [ff names])
@@ -578,6 +583,55 @@ def absorb_dsp_registers(netlist: Path, top: str) -> dict:
             out["inputs" if kind == "input" else "outputs"] += 1
             out["flip_flops"] += len(ff_names)
         out["dsps"] += 1
+    Path(netlist).write_text(json.dumps(doc))
+    return out
+
+
+#: combinational cells ``remove_dead_copies`` drops when nothing reads their output
+_COMB_CELLS = {"LUT4": "Z", "PFUMX": "Z", "L6MUX21": "Z"}
+
+
+def remove_dead_copies(netlist: Path, top: str) -> dict:
+    """Delete the kept register copies that nothing reads, and then the LUTs (and wide
+    multiplexers) left driving nothing, in the yosys JSON netlist ``netlist`` (rewritten in place).
+
+    A pipeline's enable copies (``hw.streams.Pipe``: ``*_valid_dup<g>``, one per 48 payload bits)
+    are ``keep`` so that ``opt_merge`` leaves them apart. In a free-running pipeline (a layer's
+    credit loops, ``o.ready`` tied to 1) the enable they make is the constant 1, so they load
+    nothing — but ``keep`` also stops yosys removing them: 785 dead flip-flops on the whole
+    ``iq_l8c8`` at fold 16, each given a private LUT cone by ``replicate_copy_cones`` and each
+    timed (the F = 16 critical path on 21330c7 ended at one: block 6's accumulator valid chain
+    -> the cone of ``acc_valid_dup10``, 1.00 + 7.06 ns). Removing cells whose outputs nobody
+    reads changes no other cell. Returns {flip_flops, luts} removed."""
+    import json
+    doc = json.loads(Path(netlist).read_text())
+    mod = doc["modules"][top]
+    cells = mod["cells"]
+    outputs = {b for port in mod["ports"].values() if port["direction"] != "input"
+               for b in port["bits"] if isinstance(b, int)}
+    driver, loads = _bit_maps(cells)
+
+    def unread(b):
+        return isinstance(b, int) and b not in outputs and not loads.get(b)
+
+    out = {"flip_flops": 0, "luts": 0}
+    todo = [n for n, c in cells.items() if c["type"] == "TRELLIS_FF"
+            and _int_param(c.get("attributes", {}).get("keep", 0)) and unread(c["connections"]["Q"][0])]
+    while todo:
+        name = todo.pop()
+        c = cells.pop(name)
+        out["flip_flops" if c["type"] == "TRELLIS_FF" else "luts"] += 1
+        for pin, bits in c["connections"].items():
+            if c["port_directions"].get(pin) != "input":
+                continue
+            for b in bits:
+                if not isinstance(b, int) or b not in loads:
+                    continue
+                loads[b] = [(n, p) for n, p in loads[b] if n != name]
+                src = driver.get(b)
+                if src is not None and src[0] in cells and unread(b) and \
+                        _COMB_CELLS.get(cells[src[0]]["type"]) == src[1] and src[0] not in todo:
+                    todo.append(src[0])
     Path(netlist).write_text(json.dumps(doc))
     return out
 
@@ -670,7 +724,7 @@ def choose_device(res: dict, fill: float = ECP5_FILL) -> tuple[str, str] | None:
 
 def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None = None,
              progress=None, instance: str | None = None, keep_log: Path | None = None,
-             absorb: bool = True, replicate: bool = True, seeds=(PNR_SEED,),
+             absorb: bool = True, prune: bool = True, replicate: bool = True, seeds=(PNR_SEED,),
              fill: float = ECP5_FILL) -> dict:
     """Place and route the largest IQ-Block (``biggest_block``) of ``core`` alone, out of context,
     on the smallest LFE5U it fits (``choose_device``), with nextpnr-ecp5. ``instance``: another
@@ -683,11 +737,13 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
     first move the flip-flops after the block-RAM reads into the DP16KD output registers and
     those around each MULT18X18D into its input / output registers (``absorb_bram_outreg``,
     ``absorb_dsp_registers``; what a vendor flow does itself; ``resources["ff"]`` counts the
-    flip-flops left). ``replicate``: then give each kept register copy its own LUTs in front
-    (``replicate_copy_cones``; ``resources["lut4"]`` counts them). Returns {tool, block, kind,
-    device, package, mode, seed, target_mhz, fmax_mhz: {clock: MHz}, fmax_mhz_min, utilisation,
-    lut4, dff, resources, absorbed: {dp16kd, mult18x18d} or None, replicated: {copies, luts} or
-    None, seconds, synth_seconds, peak_child_mb}. ``fill``: the fraction of a device's LUT4s /
+    flip-flops left). ``prune``: then delete the kept register copies nothing reads
+    (``remove_dead_copies``). ``replicate``: then give each kept register copy its own LUTs in
+    front (``replicate_copy_cones``; ``resources["lut4"]`` counts them). Returns {tool, block,
+    kind, device, package, mode, seed, target_mhz, fmax_mhz: {clock: MHz}, fmax_mhz_min,
+    utilisation, lut4, dff, resources, absorbed: {dp16kd, mult18x18d} or None, pruned:
+    {flip_flops, luts} or None, replicated: {copies, luts} or None, seconds, synth_seconds,
+    peak_child_mb}. ``fill``: the fraction of a device's LUT4s /
     FFs the netlist may take (``choose_device``).
 
     ``seeds``: nextpnr runs on the one netlist, one per placer seed (its Fmax varies by about
@@ -717,8 +773,8 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
             if progress:
                 progress(f"synth_ecp5 {inst}: {r['resources']['lut4']} LUT4, {synth_s} s")
         res = dict(r["resources"])
-        absorbed, replicated = None, None
-        if (absorb or replicate) and netlist.parent != Path(tmp):   # a reused netlist: rewrite a copy
+        absorbed, pruned, replicated = None, None, None
+        if (absorb or prune or replicate) and netlist.parent != Path(tmp):   # a reused netlist: rewrite a copy
             shutil.copyfile(netlist, Path(tmp) / netlist.name)
             netlist = Path(tmp) / netlist.name
         if absorb:
@@ -729,6 +785,14 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
                 b, d = absorbed["dp16kd"], absorbed["mult18x18d"]
                 progress(f"hard-block registers: {b['ports']} DP16KD read ports took {b['flip_flops']} "
                          f"flip-flops, {d['dsps']} MULT18X18D took {d['flip_flops']}")
+        if prune:
+            pruned = remove_dead_copies(netlist, mod)
+            res["ff"] -= pruned["flip_flops"]
+            res["lut4"] -= pruned["luts"]
+            res["lut4_equiv"] -= pruned["luts"]
+            if progress:
+                progress(f"unread register copies: {pruned['flip_flops']} flip-flops and "
+                         f"{pruned['luts']} LUTs removed")
         if replicate:
             replicated = replicate_copy_cones(netlist, mod)
             res["lut4"] += replicated["luts"]
@@ -774,6 +838,6 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
             "device": device, "package": ECP5_PACKAGE,
             "mode": "out of context (no IO buffers, block ports unconstrained)", "seed": seed,
             **parsed, "fmax_mhz_min": fmax, **by_seed, "resources": res,
-            "absorbed": absorbed, "replicated": replicated,
+            "absorbed": absorbed, "pruned": pruned, "replicated": replicated,
             "synth_script": ECP5_SUMMARY, "synth_seconds": synth_s,
             "seconds": round(time.monotonic() - t1, 1), "peak_child_mb": _peak_child_mb()}

@@ -16,15 +16,63 @@ from .framing import HEIGHT_BITS, INPUT_STATUS, InputFraming, video_layout
 from .iq_block import IQBlock, Upsampler
 from .output import Combine, RasterOrder
 from .rom import ROM_PORTS
-from .streams import Fork, SkidBuffer, StreamFIFO, pixel_layout, stream_map
+from .streams import Fork, SkidBuffer, StreamFIFO, check_positive_int, pixel_layout, stream_map
 
-__all__ = ["IQLUT", "MAX_WIDTH_LIMIT", "OUTPUT_ORDERS", "AxiTop"]
+__all__ = ["IQLUT", "MAX_WIDTH_LIMIT", "OUTPUT_ORDERS", "AxiTop", "auto_dsp_layers", "check_dsp_layers",
+           "dsp_multipliers"]
 
 OUTPUT_ORDERS = ("block", "raster")
 #: largest supported --max-width (line buffers are max_width words deep)
 MAX_WIDTH_LIMIT = 1 << 15
 #: slack added to the FIFO that aligns the two paths
 FIFO_SLACK = 16
+
+
+def check_dsp_layers(model: Model, layers) -> tuple:
+    """``layers`` (layer indices whose DPFI products become DSP multipliers, ``hw.dpfi.DPFI``
+    ``dsp``; the upsampler is layer ``len(blocks)``) as a sorted tuple; ValueError for an index
+    out of range or a layer without DPFI products (no fraction bits)."""
+    n = len(model.config.layers)
+    try:
+        out = tuple(sorted(set(layers)))
+    except TypeError:
+        raise ValueError(f"dsp_layers must be a collection of layer indices, got {layers!r}") from None
+    for k in out:
+        if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < n:
+            raise ValueError(f"dsp_layers: layer indices are 0..{n - 1}, got {k!r}")
+        if not model.widths[k].frac_bits:
+            raise ValueError(f"dsp_layers: layer {k} has no DPFI products (no fraction bits)")
+    return out
+
+
+def dsp_multipliers(core: "IQLUT") -> int:
+    """The multipliers of ``core`` that synthesis puts into DSP blocks: the NUQD products (both
+    operands >= ``hw.synth.DSP_MIN_WIDTH`` bits) and the DPFI products of its ``dsp_layers``."""
+    from .synth import DSP_MIN_WIDTH
+    total = 0
+    for ec in (b.ec for b in [*core.blocks, core.upsampler]):
+        count, widths = ec.nuqd.multipliers
+        if count and min(widths) >= DSP_MIN_WIDTH:
+            total += count
+        if ec.dpfi.dsp:
+            total += ec.dpfi.multipliers[0]
+    return total
+
+
+def auto_dsp_layers(model: Model, budget: int, **options) -> tuple:
+    """The layers whose DPFI products fill at most ``budget`` DSP blocks together with the
+    design's other DSP multipliers (``dsp_multipliers``): taken from the upsampler (the most
+    products) down to block 0, each layer that still fits. ``options``: ``IQLUT``'s other
+    parameters (the fold sets the products per layer)."""
+    check_positive_int("budget", budget)
+    core = IQLUT(model, **options)
+    used, chosen = dsp_multipliers(core), []
+    for n, ec in reversed(list(enumerate(b.ec for b in [*core.blocks, core.upsampler]))):
+        products = ec.dpfi.multipliers[0]
+        if products and used + products <= budget:
+            used += products
+            chosen.append(n)
+    return tuple(sorted(chosen))
 
 
 class IQLUT(wiring.Component):
@@ -44,6 +92,10 @@ class IQLUT(wiring.Component):
         (``data[c]`` = HR pixel (Y, S x + c)), ``last`` at the end of each HR row.
     status : sticky flags (``INPUT_STATUS`` + ``misaligned``).
 
+    Parameters: ``max_width`` (LR pixels), ``output_order``, ``rom_ports``, ``fold`` (``hw.fold``),
+    ``dsp_layers`` (layer indices whose DPFI products are DSP multipliers, ``check_dsp_layers``;
+    ``auto_dsp_layers`` picks them for a DSP budget). None of them changes a result bit.
+
     Structure: framing -> skid -> fork: network (IQ-Blocks 0..N-1, upsampler) and bilinear; the
     bilinear path (and, when the network needs less look-ahead, the network too) gets a FIFO of
     LR pixels so neither path stalls the other (``bil_fifo``, ``net_fifo``); both meet in
@@ -51,7 +103,7 @@ class IQLUT(wiring.Component):
     """
 
     def __init__(self, model: Model, *, max_width: int = 1920, output_order: str = "block",
-                 rom_ports: str = "dual", fold: int = 1):
+                 rom_ports: str = "dual", fold: int = 1, dsp_layers=()):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a golden.modelfile.Model, got {type(model).__name__}")
         try:
@@ -67,15 +119,17 @@ class IQLUT(wiring.Component):
             raise ValueError(f"rom_ports must be one of {ROM_PORTS}, got {rom_ports!r}")
         check_fold(fold)
         cfg = model.config
-        self.fold = fold
+        dsp_layers = check_dsp_layers(model, dsp_layers)
+        self.fold, self.dsp_layers = fold, dsp_layers
         self.model, self.max_width, self.output_order, self.rom_ports = model, max_width, output_order, rom_ports
         self.framing = InputFraming(max_width)
         lr = pixel_layout(unsigned(8), 1)
         self.in_skid = SkidBuffer(lr)
         self.fork = Fork(lr, 2)
-        self.blocks = [IQBlock(model, n, max_width, rom_ports=rom_ports, fold=fold)
+        self.blocks = [IQBlock(model, n, max_width, rom_ports=rom_ports, fold=fold, dsp=n in dsp_layers)
                        for n in range(len(cfg.blocks))]
-        self.upsampler = Upsampler(model, max_width, rom_ports=rom_ports, fold=fold)
+        self.upsampler = Upsampler(model, max_width, rom_ports=rom_ports, fold=fold,
+                                   dsp=len(cfg.blocks) in dsp_layers)
         #: cycles per LR pixel in steady state: the slowest layer's sub-beats (= fold for the
         #: named configurations; 1 unfolded)
         self.cycles_per_pixel = max(b.ec.sub_beats for b in [*self.blocks, self.upsampler])

@@ -60,6 +60,7 @@ class Design:
     digest: str
     probes: list = field(default_factory=list)
     fold: int = 1
+    dsp_layers: tuple = ()
 
 
 def _field(layout: data.StructLayout, name: str):
@@ -94,11 +95,12 @@ def _probes(core, top: str) -> list:
     return probes
 
 
-def _key(model: Model, max_width: int, output_order: str, rom_ports: str, fold: int = 1) -> str:
+def _key(model: Model, max_width: int, output_order: str, rom_ports: str, fold: int = 1,
+         dsp_layers: tuple = ()) -> str:
     """Cache key of an emission: the model data, the build options and the sources of the
     generator (``hw/``) and of the spec it derives every constant from (``golden/``)."""
     from hw.build import _digest
-    h = hashlib.sha256(f"{_digest(model)} {max_width} {output_order} {rom_ports} {fold}".encode())
+    h = hashlib.sha256(f"{_digest(model)} {max_width} {output_order} {rom_ports} {fold} {list(dsp_layers)}".encode())
     repo = Path(__file__).resolve().parent.parent
     for src in sorted([*(repo / "hw").glob("*.py"), *(repo / "golden").glob("*.py")]):
         h.update(src.read_bytes())      # golden.spec derives the widths the generator uses
@@ -106,20 +108,24 @@ def _key(model: Model, max_width: int, output_order: str, rom_ports: str, fold: 
 
 
 def emit_design(model: Model, out_dir: Path, *, max_width: int = 1920,
-                output_order: str = "block", rom_ports: str = "dual", fold: int = 1) -> Design:
+                output_order: str = "block", rom_ports: str = "dual", fold: int = 1,
+                dsp_layers=()) -> Design:
     """Emit ``model`` with ``hw.build.build`` into ``out_dir/<top>-<key>.v`` and describe it. The
     text is cached by a key over the model data, the options and the ``hw/`` + ``golden/``
     sources (the emission takes ~40 s for iq_l8c8), so a rerun reuses it and the simulator
     build cache."""
     from hw.build import build, top_name
     from hw.top import IQLUT
-    core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports, fold=fold)
+    core = IQLUT(model, max_width=max_width, output_order=output_order, rom_ports=rom_ports, fold=fold,
+                 dsp_layers=dsp_layers)
+    dsp_layers = core.dsp_layers
     top = top_name(model.name)
     out_dir = Path(out_dir)
-    path = out_dir / f"{top}-{_key(model, max_width, output_order, rom_ports, fold)}.v"
+    path = out_dir / f"{top}-{_key(model, max_width, output_order, rom_ports, fold, dsp_layers)}.v"
     if not path.exists():
         text, _, top2 = build(model, source="sim", emit="verilog", max_width=max_width,
-                              output_order=output_order, rom_ports=rom_ports, fold=fold)
+                              output_order=output_order, rom_ports=rom_ports, fold=fold,
+                              dsp_layers=dsp_layers)
         assert top2 == top
         out_dir.mkdir(parents=True, exist_ok=True)
         from golden.fileutil import atomic_open
@@ -129,4 +135,4 @@ def emit_design(model: Model, out_dir: Path, *, max_width: int = 1920,
     return Design(model=model, verilog=path, top=top, max_width=max_width,
                   output_order=output_order, rom_ports=rom_ports, lanes=core.lanes, width_bits=core.framing.width_bits,
                   latency=core.latency, frame_cycles=core.frame_cycles, digest=digest,
-                  probes=_probes(core, top), fold=fold)
+                  probes=_probes(core, top), fold=fold, dsp_layers=dsp_layers)

@@ -36,7 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hw.build import BuildError, parse_dsp_layers, resolve_dsp_layers
 from hw.fold import FOLDS
+from hw.top import check_dsp_layers
 
 __all__ = ["main", "run_images"]
 
@@ -159,7 +161,7 @@ class _Progress:
 
 def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "verilator",
                max_width: int = 1920, output_order: str = "block", rom_ports: str = "dual",
-               fold: int = 1, idle: float = 0.0, stall: float = 0.0, probes: bool = False,
+               fold: int = 1, dsp_layers=(), idle: float = 0.0, stall: float = 0.0, probes: bool = False,
                seed: int = 0, job_dir: Path | None = None, waves: Path | None = None, log=print,
                progress: bool = True) -> dict:
     """Co-simulate ``images`` (label, uint8 LR array) through ``model``'s emitted Verilog. Returns
@@ -186,10 +188,11 @@ def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "veril
         raise RunError(why)
     t0 = time.monotonic()
     design = emit_design(model, CACHE / "verilog", max_width=max_width, output_order=output_order,
-                         rom_ports=rom_ports, fold=fold)
+                         rom_ports=rom_ports, fold=fold, dsp_layers=dsp_layers)
     t_emit = time.monotonic() - t0
     log(f"Verilog: {design.verilog} (sha256 {design.digest[:16]}..., top {design.top}, "
-        f"max width {max_width}, {design.output_order} order, {rom_ports} ROM ports, fold {fold})")
+        f"max width {max_width}, {design.output_order} order, {rom_ports} ROM ports, fold {fold}"
+        + (f", DPFI in DSPs: layers {', '.join(map(str, design.dsp_layers))}" if design.dsp_layers else "") + ")")
     bdir = build(design, sim, waves=waves is not None, log=log)
     segments = [Segment(label, _frames_of(label, img), idle=idle, stall=stall) for label, img in images]
     tmp = None
@@ -228,7 +231,8 @@ def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "veril
         label, img = next(im for im, r in zip(images, rows) if r["mismatches"])
         log(f"{label} differs: running it again with probes to find the first differing block")
         again = run_images(model, [(label, img)], sim=sim, max_width=max_width,
-                           output_order=output_order, rom_ports=rom_ports, fold=fold, idle=idle,
+                           output_order=output_order, rom_ports=rom_ports, fold=fold,
+                           dsp_layers=dsp_layers, idle=idle,
                            stall=stall, probes=True, seed=seed, log=log, progress=progress)
         probe = again["first_differing_probe"]
     lr = sum(r["lr_pixels"] for r in rows)
@@ -237,6 +241,7 @@ def run_images(model, images: list[tuple[str, np.ndarray]], *, sim: str = "veril
                                            for r in rows))
     return {"model": model.name, "simulator": sim, "simulator_version": result.get("simulator_version"),
             "verilog": design.verilog.name, "verilog_sha256": design.digest, "max_width": max_width, "fold": fold,
+            "dsp_layers": list(design.dsp_layers),
             "idle": idle, "stall": stall, "seed": seed, "images": rows, "lr_pixels": lr,
             "hr_pixels": model.config.scale ** 2 * lr, "mismatches": sum(r["mismatches"] for r in rows),
             "cycles": cycles, "cycles_per_lr_pixel": cycles / lr if lr else None,
@@ -291,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--output-order", default="block", choices=("block", "raster"), help="as hw.build")
     ap.add_argument("--rom-ports", default="dual", choices=("dual", "banked"), help="as hw.build")
     ap.add_argument("--fold", type=int, default=1, choices=FOLDS, help="as hw.build (default 1)")
+    ap.add_argument("--dsp-layers", type=parse_dsp_layers, default=(), metavar="{none,auto,N[,N...]}",
+                    help="as hw.build (default none)")
     ap.add_argument("--idle", type=float, default=0.0, help="tvalid gap probability per cycle")
     ap.add_argument("--stall", type=float, default=0.0, help="tready stall probability per cycle")
     ap.add_argument("--probes", action="store_true", help="record internal streams; name the first differing block")
@@ -320,9 +327,17 @@ def main(argv=None) -> int:
             model = load_model(args.model)
         except (ModelFileError, ValueError, OSError) as e:
             raise RunError(f"cannot load model {args.model!r}: {e}") from None
+        try:
+            dsp_layers = resolve_dsp_layers(args.dsp_layers, model, max_width=args.max_width,
+                                            output_order=args.output_order, rom_ports=args.rom_ports,
+                                            fold=args.fold)
+            check_dsp_layers(model, dsp_layers)
+        except (BuildError, ValueError) as e:
+            raise RunError(f"--dsp-layers: {e}") from None
         images = load_images(args.image, args.set, args.data, crop, model.config.scale)
         summary = run_images(model, images, sim=args.sim, max_width=args.max_width,
                              output_order=args.output_order, rom_ports=args.rom_ports, fold=args.fold,
+                             dsp_layers=dsp_layers,
                              idle=args.idle,
                              stall=args.stall, probes=args.probes, seed=args.seed, waves=args.waves,
                              log=lambda m: print(m, file=sys.stderr, flush=True))

@@ -127,6 +127,25 @@ def test_emission_is_byte_identical(small_model_file, tmp_path):
     assert text.encode() == outs[0]
 
 
+def test_dsp_layers_in_the_report(small_model_file, tmp_path):
+    """--dsp-layers: the report says which layers' DPFI products are DSP multipliers and how many
+    multipliers go into DSP blocks in all (auto: as many layers as fit an LFE5U-85F's 156)."""
+    from hw.report import design_report, format_report
+    from hw.top import IQLUT
+    r = design_report(IQLUT(random_model("iq_l8c8", 0), fold=8, dsp_layers=(0, 6, 7, 8)))
+    assert r["build"]["dsp_layers"] == [0, 6, 7, 8] and r["build"]["dsp_multipliers"] == 153
+    assert [mul["dsp"] for layer in r["layers"] for mul in layer["multipliers"] if "dsp" in mul] == \
+        [True] + [False] * 5 + [True] * 3
+    assert "in DSP blocks (ECP5 MULT18X18D): 153, the NUQD products and the DPFI products of layers 0, 6, 7, 8" \
+        in format_report(r)
+    res = run_cli("--model", str(small_model_file), "--out", str(tmp_path), "--max-width", "16",
+                  "--fold", "4", "--dsp-layers", "auto")
+    assert res.returncode == 0, res.stderr
+    b = json.loads((tmp_path / "report.json").read_text())["build"]
+    small = json.loads((tmp_path / "report.json").read_text())["layers"]
+    assert b["dsp_layers"] == list(range(len(small)))       # a small model: every layer fits
+
+
 def test_rtlil_emission(small_model_file, tmp_path):
     res = run_cli("--model", str(small_model_file), "--out", str(tmp_path), "--emit", "rtlil",
                   "--max-width", "16", "--output-order", "raster", "--rom-ports", "banked")
@@ -144,6 +163,8 @@ def test_rtlil_emission(small_model_file, tmp_path):
     (["--model", "iq_l8c8", "--fold", "3"], "argument --fold: invalid choice: 3 (choose from 1, 2, 4, 8, 16)"),
     (["--model", "iq_l8c8", "--fold", "0"], "argument --fold: invalid choice: 0"),
     (["--model", "nope_config", "--random-seed", "1"], "unknown config"),
+    (["--model", "iq_l8c8", "--dsp-layers", "last"], "argument --dsp-layers: expected none, auto or layer indices"),
+    (["--model", "iq_l8c8", "--dsp-layers", "3,9"], "dsp_layers: layer indices are 0..8, got 9"),
 ])
 def test_user_errors_exit_2_without_traceback_or_output(args, msg, tmp_path):
     if "--max-width" in args and "--random-seed" not in args and args[3] in ("0", "100000"):

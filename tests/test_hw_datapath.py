@@ -173,10 +173,16 @@ def test_rom_narrow_entries_are_stored_at_model_width():
 # ------------------------------------------------------------------ DPFI
 
 @pytest.mark.parametrize("name,n", [("small", 1), ("a10f6", 2), ("e10", 1), ("ecnn", 0), ("iq_l8c8", 4)])
-@pytest.mark.parametrize("extreme", [False, True])
-def test_dpfi_equals_golden(name, n, extreme):
+@pytest.mark.parametrize("extreme,dsp", [(False, False), (True, False), (True, True)])
+def test_dpfi_equals_golden(name, n, extreme, dsp):
+    """``DPFI`` = ``golden.iqlut.dpfi`` on random and extreme tables, in both product forms
+    (partial products in logic; ``dsp``: one multiplier per product, for a DSP block)."""
     m = random_model(CONFIGS[name], seed=n, extreme=extreme)
     layer, w, lut = m.config.layers[n], m.widths[n], m.layers[n].lut
+    if dsp and not w.frac_bits:
+        with pytest.raises(ValueError, match="no fraction bits"):
+            DPFI(w, 3, layer.c_out, side=2, dsp=True)
+        return
     lanes, c_out, f, rng = 3, layer.c_out, w.frac_bits, np.random.default_rng(n)
     items, expect = [], []
     for k in range(60):
@@ -191,7 +197,7 @@ def test_dpfi_equals_golden(name, n, extreme):
         items.append({"lo": lo.tolist(), "side": k % 4,
                       **({"hi": hi.tolist(), "frac": [int(v) for v in t]} if f else {})})
         expect.append(iqlut.dpfi(lo, hi, t[:, None], f).tolist())
-    dut = DPFI(w, lanes, c_out, side=2)
+    dut = DPFI(w, lanes, c_out, side=2, dsp=dsp)
     got = stream_test(dut, {"i": items}, {"o": len(items)}, seed=n)["o"]
     assert [g["e"] for g in got] == expect
     assert [g["side"] for g in got] == [k % 4 for k in range(60)]

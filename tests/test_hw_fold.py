@@ -327,6 +327,37 @@ def test_folded_top_equals_golden_under_stalls(name, fold):
     assert first_mismatch(got, expect) is None and len(got) == len(expect)
 
 
+def test_dsp_layers_top_equals_golden():
+    """DPFI products as DSP multipliers (``dsp_layers``; here every layer) change no bit: the top
+    at fold 4 = golden under stalls."""
+    cfg, seed = MODELS["c2b3"]
+    model = random_model(cfg, seed=seed)
+    dut = IQLUT(model, max_width=13, fold=4, dsp_layers=range(len(cfg.layers)))
+    assert all(b.ec.dpfi.dsp for b in [*dut.blocks, dut.upsampler])
+    got, expect = simulate(dut, lr_frames(seed, [(7, 9), (1, 1), (2, 13)]), seed=seed)
+    assert first_mismatch(got, expect) is None and len(got) == len(expect)
+
+
+def test_dsp_layers_choice_and_checks():
+    """``auto_dsp_layers`` fills a DSP budget from the upsampler down with the layers that still
+    fit (iq_l8c8 at fold 8: 17 NUQD products + 64 + 32 + 32 + 8 = 153 of 156); bad layer lists
+    are refused with the reason."""
+    from hw.top import auto_dsp_layers, check_dsp_layers, dsp_multipliers
+    m = random_model("iq_l8c8", 0)
+    layers = auto_dsp_layers(m, 156, fold=8)
+    assert layers == (0, 6, 7, 8)
+    core = IQLUT(m, fold=8, dsp_layers=layers)
+    assert dsp_multipliers(core) == 153 == dsp_multipliers(IQLUT(m, fold=8)) + 64 + 32 + 32 + 8
+    assert auto_dsp_layers(m, 156, fold=1) == ()          # 256 products a layer: none fits
+    assert auto_dsp_layers(m, 17, fold=8) == ()           # the NUQD products alone fill it
+    assert check_dsp_layers(m, [8, 0, 8]) == (0, 8)
+    for bad, msg in ((9, "0..8"), (-1, "0..8"), (True, "0..8"), ("7", "0..8"), (None, "collection")):
+        with pytest.raises(ValueError, match=msg):
+            IQLUT(m, dsp_layers=bad if bad is None else [bad])
+    with pytest.raises(ValueError, match="no DPFI products"):
+        IQLUT(random_model("ecnn_l8c8", 0), dsp_layers=[0])
+
+
 @pytest.mark.parametrize("name,fold", [("x2", 16), ("x3", 4)])
 def test_folded_x2_x3_top_equals_golden(name, fold):
     """The fold knob at the other scales: the x2 upsampler has 4 outputs (fewer lanes than 16),

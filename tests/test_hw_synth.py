@@ -390,6 +390,30 @@ def test_dsp_registers_absorbed(tmp_path, yosys_exe, n):
     assert hs.absorb_dsp_registers(netlist, "nuqd")["dsps"] == 0
 
 
+@pytest.mark.parametrize("dsp", [False, True])
+def test_dpfi_products_in_dsps(tmp_path, yosys_exe, dsp):
+    """``DPFI(dsp=True)`` (the shipped model's block 4 at fold 8: 4 lanes x 8 channels): each
+    signed (hi - lo) * t product is one MULT18X18D, and both operand registers and the product
+    register go into it (``absorb_dsp_registers`` takes signed DSPs); without ``dsp`` the products
+    stay in LUT logic (no DSP) and cost far more LUT4-eq."""
+    from golden.modelfile import load_model
+    from hw.dpfi import DPFI
+    m = load_model("iq_l8c8")
+    dpfi = DPFI(m.widths[4], 32, 8, fold=8, dsp=dsp)
+    netlist, r = _ecp5_netlist(yosys_exe, dpfi, "dpfi", tmp_path)
+    res = r["resources"]
+    if not dsp:
+        assert res["dsp"] == 0 and res["lut4_equiv"] > 32 * 40
+        return
+    assert res["dsp"] == dpfi.multipliers[0] == 32 and res["lut4_equiv"] < 32 * 25
+    a = hs.absorb_dsp_registers(netlist, "dpfi")
+    assert a == {"dsps": 32, "inputs": 64, "outputs": 32, "flip_flops": a["flip_flops"]}
+    cells = _cells(netlist, "dpfi")
+    for c in cells.values():
+        if c["type"] == "MULT18X18D":
+            assert {c["parameters"][f"REG_{x}_CLK"] for x in ("INPUTA", "INPUTB", "OUTPUT")} == {"CLK0"}
+
+
 def test_dsp_inputs_all_or_none(tmp_path, yosys_exe):
     """A product of a register and a sum: the register could go into the DSP's input register A,
     the sum cannot, and nextpnr times a DSP with one input registered as if neither were — so
@@ -500,3 +524,66 @@ def test_register_copies_get_private_cones(tmp_path, yosys_exe):
                 if c["port_directions"].get(p) == "input":
                     assert [va(x, env, ma) for x in bits] == \
                         [vb(y, env, mb) for y in after[name]["connections"][p]], (name, p)
+
+
+def test_dead_register_copies_removed(tmp_path, yosys_exe):
+    """``remove_dead_copies`` on a free-running pipeline (the shipped model's IQ-Block 4 adder
+    tree at fold 8 with ``o.ready`` tied to 1, as inside a layer's credit loop): its enable copies
+    (``acc_valid_dup<g>``, kept, each loaded from a LUT of ``valid & last``) load nothing there. After the pass no kept flip-flop is unread,
+    the cells left are exactly the cells before with the same connections, and every input of
+    every cell left is still driven by a cell left or a port; a LUT that only fed a dead copy
+    (here one put in front of one, as ``replicate_copy_cones`` gives each copy its own) goes too."""
+    from amaranth import Module
+    from amaranth.lib import wiring
+
+    from golden.modelfile import load_model
+    from hw.ec import Accumulate
+    m = load_model("iq_l8c8")
+
+    class FreeRunning(wiring.Component):
+        def __init__(self):
+            self.acc = Accumulate(m.widths[4], 32, 8, fold=8)
+            super().__init__({"i": wiring.In(self.acc.i.signature.flip()),
+                              "e": wiring.Out(self.acc.o.p.shape()), "valid": wiring.Out(1)})
+
+        def elaborate(self, platform):
+            mod = Module()
+            mod.submodules.acc = self.acc
+            wiring.connect(mod, wiring.flipped(self.i), self.acc.i)
+            mod.d.comb += [self.acc.o.ready.eq(1), self.e.eq(self.acc.o.payload),
+                           self.valid.eq(self.acc.o.valid)]
+            return mod
+    netlist, _ = _ecp5_netlist(yosys_exe, FreeRunning(), "free", tmp_path)
+    doc = json.loads(netlist.read_text())
+    before = doc["modules"]["free"]["cells"]
+    ports = doc["modules"]["free"]["ports"]
+    outputs = {b for p in ports.values() if p["direction"] == "output" for b in p["bits"]}
+
+    def dead_copies(cells):
+        _, loads = hs._bit_maps(cells)
+        return [n for n, c in cells.items() if c["type"] == "TRELLIS_FF"
+                and hs._int_param(c["attributes"].get("keep", 0))
+                and not loads.get(c["connections"]["Q"][0]) and c["connections"]["Q"][0] not in outputs]
+    assert dead_copies(before), "premise: the enable copies are kept although unread"
+    ff = before[dead_copies(before)[0]]            # a buffer LUT of its own in front of one
+    new_bit = 1 + max(b for c in before.values() for bits in c["connections"].values() for b in bits
+                      if isinstance(b, int))
+    before["buf"] = {"type": "LUT4", "parameters": {"INIT": "1010101010101010"}, "attributes": {},
+                     "port_directions": {"A": "input", "Z": "output"},
+                     "connections": {"A": ff["connections"]["DI"], "Z": [new_bit]}}
+    ff["connections"]["DI"] = [new_bit]
+    netlist.write_text(json.dumps(doc))
+    r = hs.remove_dead_copies(netlist, "free")
+    after = _cells(netlist, "free")
+    assert r["flip_flops"] == len(dead_copies(before)) and not dead_copies(after)
+    assert len(before) - len(after) == r["flip_flops"] + r["luts"]
+    assert all(before[n] == c for n, c in after.items())
+    inputs = {b for p in ports.values() if p["direction"] == "input" for b in p["bits"]}
+    driver, loads = hs._bit_maps(after)
+    assert "buf" not in after and r["luts"] >= 1
+    assert not [n for n, c in after.items() if c["type"] == "LUT4" and
+                                  not loads.get(c["connections"]["Z"][0]) and c["connections"]["Z"][0] not in outputs]
+    for n, c in after.items():
+        for p, bits in c["connections"].items():
+            if c["port_directions"].get(p) == "input":
+                assert all(not isinstance(b, int) or b in driver or b in inputs for b in bits), (n, p)

@@ -125,12 +125,15 @@ def test_other_build_options(order, rom_ports, sim, tmp_path):
 @pytest.fixture(scope="module")
 def folded(small):
     """The small design at fold 4 (columns of 6 lanes in 3 sub-beats, windows of 18 in 4 with 2
-    padding lanes)."""
-    return emit_design(small.model, CACHE / "verilog", max_width=SMALL_WIDTH, fold=4)
+    padding lanes; window FIFOs pushing into the window serializers), the DPFI products of its
+    last two layers in the DSP form (``--dsp-layers``)."""
+    n = len(small.model.config.layers)
+    return emit_design(small.model, CACHE / "verilog", max_width=SMALL_WIDTH, fold=4,
+                       dsp_layers=(n - 2, n - 1))
 
 
 def test_folded_build(sim, folded, tmp_path):
-    """``--fold 4``: the emitted Verilog equals golden under stalls and, without stalls, takes
+    """``--fold 4 --dsp-layers``: the emitted Verilog equals golden under stalls and, without stalls, takes
     no more than ``frame_cycles`` (4 cycles per position) per frame; a LUT entry of block 1
     changed in the RTL's model copy only is caught (mismatches, first differing stream block 1)."""
     segs = [Segment("stalls", frames(21, SIZES[:5]), idle=0.3, stall=0.3),
