@@ -32,12 +32,13 @@ class DPFI(wiring.Component):
     P = ``lanes_per_beat`` of the ``lanes`` per beat (``hw.fold``), ``side`` in ``fold_side``.
 
     ``dsp=True``: each product is one multiplication (hi - lo) * t of registered operands into a
-    registered product (a wire named ``*dspmul*``), which ``hw.synth`` maps to an ECP5
+    registered product (the difference register named ``dspmul_diff1_*``), which ``hw.synth`` maps to an ECP5
     MULT18X18D with both operand registers and the product register inside it
     (``absorb_dsp_registers``), instead of ~46 LUT4-eq. of partial products and adders. Same
     stages, same latency, same result."""
 
-    #: the name every DSP product wire carries (``hw.synth`` keeps these ``$mul`` cells for DSPs)
+    #: the tag in the name of every DSP product's operand register (``hw.synth`` keeps the ``$mul``
+    #: cells it feeds on A / B for DSPs)
     DSP_TAG = "dspmul"
 
     def __init__(self, widths: spec.LayerWidths, lanes: int, c_out: int, side=0, fold: int = 1, *,
@@ -85,12 +86,16 @@ class DPFI(wiring.Component):
                 t1 = pipe.reg(frac[n], name=f"t1_{n}_dup{c}")
                 diff = Signal(signed(w.diff_bits), name=f"diff{n}_{c}")
                 m.d.comb += diff.eq((hi_n[c] - lo_n[c])[:w.diff_bits].as_signed())
-                diff1, lo1 = pipe.reg(diff, name=f"diff1_{n}_{c}"), pipe.reg(lo_n[c], name=f"lo1_{n}_{c}")
+                # (dsp: the difference register carries the tag: ``hw.synth`` finds the
+                # multipliers by the wire on their A input)
+                tag = f"{self.DSP_TAG}_" if self.dsp else ""
+                diff1 = pipe.reg(diff, name=f"{tag}diff1_{n}_{c}")
+                lo1 = pipe.reg(lo_n[c], name=f"lo1_{n}_{c}")
                 lo2 = pipe.reg(lo1, name=f"lo2_{n}_{c}")
                 prod = Signal(signed(w.product_bits), name=f"prod{n}_{c}")
                 if self.dsp:        # one multiplier between registers: a MULT18X18D
-                    mul = Signal(signed(w.product_bits), name=f"prod_{self.DSP_TAG}{n}_{c}")
-                    m.d.comb += [mul.eq(diff1 * t1), prod.eq(pipe.reg(mul, name=f"prod2_{n}_{c}"))]
+                    m.d.comb += prod.eq(pipe.reg((diff1 * t1)[:w.product_bits].as_signed(),
+                                                 signed(w.product_bits), name=f"prod2_{n}_{c}"))
                 else:
                     # the product as two partial products by t[:h] and t[h:] (registered), summed
                     # in the last stage's add: half the multiplier logic per stage

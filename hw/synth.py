@@ -48,8 +48,8 @@ SCRIPTS = {
 #: IQ-Block, more than the 156 of the largest ECP5). Here a multiplier goes to a MULT18X18D only
 #: if both operands are at least this many bits after yosys' width reduction: the NUQD
 #: (x - g_i) * R_i and gate g * (y - x) products (9 x 10..14 bits); the DPFI products
-#: (hi - lo) * t (t: F = 5 bits + sign) are built from LUT4s and carry chains, except those on a
-#: wire named ``*dspmul*`` (``hw.dpfi.DPFI`` with ``dsp``, ``IQLUT(dsp_layers=...)``).
+#: (hi - lo) * t (t: F = 5 bits + sign) are built from LUT4s and carry chains, except those whose
+#: operand is a wire named ``*dspmul*`` (``hw.dpfi.DPFI`` with ``dsp``, ``IQLUT(dsp_layers=...)``).
 DSP_MIN_WIDTH = 8
 
 #: ``setattr``: register copies made against fan-out — each pipeline's output valid register
@@ -66,7 +66,7 @@ opt_expr
 opt_clean
 wreduce
 opt_clean
-alumacc t:$mul r:A_WIDTH<{dsp_min} r:B_WIDTH<{dsp_min} %u %i w:*{dsp_tag}* %ci1:+[Y] t:$mul %i %d
+alumacc t:$mul r:A_WIDTH<{dsp_min} r:B_WIDTH<{dsp_min} %u %i w:*{dsp_tag}* %co1:+[A,B] t:$mul %i %d
 synth_ecp5 -top {top} -run :map_ram
 setparam -set RD_COLLISION_X_MASK 1'b1 t:$mem_v2 a:{no_collision} %i
 synth_ecp5 -top {top}{json} -run map_ram:

@@ -414,6 +414,22 @@ def test_dpfi_products_in_dsps(tmp_path, yosys_exe, dsp):
             assert {c["parameters"][f"REG_{x}_CLK"] for x in ("INPUTA", "INPUTB", "OUTPUT")} == {"CLK0"}
 
 
+def test_dpfi_products_in_dsps_inside_a_layer(tmp_path, yosys_exe):
+    """The same inside a layer (IQ-Block 6 at fold 16, its DPFI in the free-running window loop,
+    where the product's wire is merged into the register logic): every DPFI product and every
+    NUQD product is a MULT18X18D, nothing else is, and all of them take their registers. (On
+    371f110 the products were found by their output wire, which flattening renamed: the whole
+    design got no DPFI DSP and 7,000 LUT4 more.)"""
+    from golden.modelfile import load_model
+    from hw.iq_block import IQBlock
+    block = IQBlock(load_model("iq_l8c8"), 6, 16, fold=16, dsp=True)
+    netlist, r = _ecp5_netlist(yosys_exe, block, "blk", tmp_path)
+    want = block.ec.dpfi.multipliers[0] + block.ec.nuqd.multipliers[0]
+    assert want == 16 + 1 and r["resources"]["dsp"] == want
+    a = hs.absorb_dsp_registers(netlist, "blk")
+    assert a["dsps"] == want and a["inputs"] == 2 * want and a["outputs"] == want
+
+
 def test_dsp_inputs_all_or_none(tmp_path, yosys_exe):
     """A product of a register and a sum: the register could go into the DSP's input register A,
     the sum cannot, and nextpnr times a DSP with one input registered as if neither were — so
