@@ -471,22 +471,18 @@ class StreamFIFO(wiring.Component):
         do_write, do_read = Signal(name="do_write"), Signal(name="do_read")
         produce, consume = _pointer(m, n, do_write, "produce"), _pointer(m, n, do_read, "consume")
         w_level, r_level = _levels(m, n, do_write, do_read, self.read_seen)
+        m.d.comb += [self.i.ready.eq(w_level != n), do_write.eq(self.i.valid & self.i.ready),
+                     w_port.addr.eq(produce), w_port.data.eq(self.i.payload), w_port.en.eq(do_write),
+                     r_port.addr.eq(consume)]
         if self.push is not None:       # credit-driven read side; no enable on the output register
             from .credit import credit_counter      # (hw.credit imports this module)
             ok, = credit_counter(m, self.push, do_read, self.credit, 1, name="push_credit")
             out = Signal(self.width, name="out_data", reset_less=True)
-            m.d.comb += [self.i.ready.eq(w_level != n), do_write.eq(self.i.valid & self.i.ready),
-                         do_read.eq((r_level != 0) & ok),
-                         w_port.addr.eq(produce), w_port.data.eq(self.i.payload),
-                         w_port.en.eq(do_write), r_port.addr.eq(consume),
-                         self.o.payload.eq(out)]
+            m.d.comb += [do_read.eq((r_level != 0) & ok), self.o.payload.eq(out)]
             m.d.sync += [out.eq(r_port.data), self.o.valid.eq(do_read)]
             return m
         pipe = Pipe(m, self.o, name="out")
-        m.d.comb += [self.i.ready.eq(w_level != n), do_write.eq(self.i.valid & self.i.ready),
-                     do_read.eq((r_level != 0) & pipe.en),
-                     w_port.addr.eq(produce), w_port.data.eq(self.i.payload), w_port.en.eq(do_write),
-                     r_port.addr.eq(consume)]
+        m.d.comb += do_read.eq((r_level != 0) & pipe.en)
         out = pipe.reg(r_port.data, name="out_data")
         m.d.comb += [self.o.payload.eq(out), self.o.valid.eq(pipe.reg(r_level != 0, 1, valid=True))]
         return m
