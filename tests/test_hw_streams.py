@@ -47,6 +47,9 @@ def test_wide_skid_buffer_groups_pass_everything(idle, stall):
     assert dut.groups == 3
     got = stream_test(dut, {"i": items}, {"o": len(items)}, idle=idle, stall=stall)
     assert got["o"] == items
+    # the LUT-RAM FIFO: three memories, each with its own write enable and pointer copies
+    got = stream_test(StreamFIFO(WIDE, 5, lutram=True), {"i": items}, {"o": len(items)}, idle=idle, stall=stall)
+    assert got["o"] == items
 
 
 def test_skid_buffer_full_rate():
