@@ -11,13 +11,14 @@ Usage::
     python -m bench.area_vs_fold [--model iq_l8c8] [--folds 1 2 4 8 16] [--skip gates,pnr]
     python -m bench.area_vs_fold --table          # only redraw the table and the plot
     python -m bench.area_vs_fold --whole 16       # the whole design in one synth_ecp5 + nextpnr run
-    python -m bench.area_vs_fold --whole 8 --dsp-layers auto --seeds 1 2
+    python -m bench.area_vs_fold --whole 8 --dsp-layers auto --seeds 1 2 --jobs 2
 
 Long (hours on one core): every finished step is saved at once in ``results/area_vs_fold.json``
 and a rerun skips the steps already there (``--redo`` forces them). Writes
 ``docs/area_vs_fold.png`` and prints the Markdown table for hw/README.md. ``--whole F`` places and
 routes the whole design at fold F out of context on the LFE5U-85F and writes
-``results/pnr_<model>_fold<F>.json``. Not part of CI.
+``results/pnr_<model>_fold<F>.json`` (``..._dsp.json`` with ``--dsp-layers``); nextpnr's log and
+the netlist it placed stay in ``runs/``. Not part of CI.
 
 Exit code 0; 1 if a tool fails; 2 on bad arguments or a missing tool.
 """
@@ -124,7 +125,8 @@ def whole_results(model: str) -> dict:
     out = {}
     for path in sorted(WHOLE.parent.glob(WHOLE.name.format(model=model, fold="*"))):
         r = json.loads(path.read_text())
-        out[int(r["fold"])] = r
+        if not r.get("dsp_layers"):         # the ``_dsp`` runs: another design per fold
+            out[int(r["fold"])] = r
     return out
 
 
@@ -218,10 +220,11 @@ def _commit() -> str:
         return "unknown"
 
 
-def whole(model, fold: int, max_width: int, seeds=(1,), dsp_layers=()) -> dict:
+def whole(model, fold: int, max_width: int, seeds=(1,), dsp_layers=(), jobs: int = 1) -> dict:
     """The whole design (``IQLUT``) at ``fold`` in one synth_ecp5 run, placed and routed out of
-    context with nextpnr-ecp5 -> results/pnr_<model>_fold<F>.json. ``dsp_layers``: as
-    ``hw.build --dsp-layers`` (a tuple or "auto")."""
+    context with nextpnr-ecp5 -> results/pnr_<model>_fold<F>.json (``..._dsp.json`` with DSP
+    layers). ``dsp_layers``: as ``hw.build --dsp-layers`` (a tuple or "auto"). ``jobs``: nextpnr
+    runs (seeds) at once. nextpnr's log and the netlist it placed are kept in runs/."""
     from golden.fileutil import atomic_open
     from hw import synth as hs
     from hw.build import BuildError, resolve_dsp_layers, top_name
@@ -234,9 +237,10 @@ def whole(model, fold: int, max_width: int, seeds=(1,), dsp_layers=()) -> dict:
     _log(f"fold {fold}: the whole design through synth_ecp5 and nextpnr-ecp5"
          + (f", DPFI of layers {', '.join(map(str, core.dsp_layers))} in DSPs" if core.dsp_layers else ""))
     # the issue's fit bound (85 % of the LUT4s) rather than the 80 % hw.synth picks devices by
+    stem = f"pnr_{model.name}_fold{fold}" + ("_dsp" if core.dsp_layers else "")
     p = hs.pnr_ecp5(core, top_name(model.name), instance="core", progress=_log,
-                    keep_log=REPO / "runs" / f"pnr_{model.name}_fold{fold}.nextpnr.log", seeds=seeds,
-                    fill=FIT_FILL)
+                    keep_log=REPO / "runs" / f"{stem}.nextpnr.log", seeds=seeds, jobs=jobs,
+                    keep_netlist=REPO / "runs" / f"{stem}.netlist.json", fill=FIT_FILL)
     rate = lr_rate(core, p["fmax_mhz_min"])
     out = {"model": model.name, "fold": fold, "max_width": max_width, "commit": _commit(),
            "dsp_layers": list(core.dsp_layers),
@@ -244,7 +248,7 @@ def whole(model, fold: int, max_width: int, seeds=(1,), dsp_layers=()) -> dict:
            "lr_mpx_per_s_at_fmax": round(rate / 1e6, 2), "best_format": best_format(rate),
            "formats": {name: rate >= need for name, need in FORMATS},
            "fits": {k: p["resources"][k] <= v for k, v in FIT.items()}}
-    path = Path(str(WHOLE).format(model=model.name, fold=fold))
+    path = REPO / "results" / f"{stem}.json"
     with atomic_open(path, "w") as f:
         f.write(json.dumps(out, indent=1, sort_keys=True, default=str) + "\n")
     _log(f"wrote {path}: Fmax {p['fmax_mhz_min']} MHz, {out['best_format']}")
@@ -269,8 +273,14 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1], metavar="SEED",
                     help="nextpnr placer seeds (one run each on the same netlist; the median "
                          "Fmax is reported, every seed's listed)")
+    ap.add_argument("--jobs", type=int, default=1, metavar="N",
+                    help="with --whole: nextpnr runs (seeds) at once, one core and a few GB each")
     args = ap.parse_args(argv)
     skip = {s for s in args.skip.split(",") if s}
+    if args.jobs < 1 or len(set(args.seeds)) != len(args.seeds):
+        print(f"area_vs_fold: error: --jobs takes a positive count and --seeds distinct seeds; got "
+              f"--jobs {args.jobs} --seeds {' '.join(map(str, args.seeds))}", file=sys.stderr)
+        return 2
     if skip - {"pnr", "gates"}:
         print(f"area_vs_fold: error: --skip takes pnr, gates; got {args.skip!r}", file=sys.stderr)
         return 2
@@ -283,7 +293,7 @@ def main(argv=None) -> int:
                 hs.require_tool("nextpnr-ecp5")
         model = load_model(args.model)
         if args.whole:
-            whole(model, args.whole, args.max_width, args.seeds, args.dsp_layers)
+            whole(model, args.whole, args.max_width, args.seeds, args.dsp_layers, args.jobs)
             return 0
         data = json.loads(RESULTS.read_text()) if args.table else \
             measure(model, args.folds, skip, args.redo, args.max_width, args.seeds)

@@ -17,6 +17,7 @@ and without ``synth`` (it only converts RTLIL).
 """
 from __future__ import annotations
 
+import concurrent.futures
 import re
 import resource
 import shutil
@@ -725,7 +726,7 @@ def choose_device(res: dict, fill: float = ECP5_FILL) -> tuple[str, str] | None:
 def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None = None,
              progress=None, instance: str | None = None, keep_log: Path | None = None,
              absorb: bool = True, prune: bool = True, replicate: bool = True, seeds=(PNR_SEED,),
-             fill: float = ECP5_FILL) -> dict:
+             fill: float = ECP5_FILL, jobs: int = 1, keep_netlist: Path | None = None) -> dict:
     """Place and route the largest IQ-Block (``biggest_block``) of ``core`` alone, out of context,
     on the smallest LFE5U it fits (``choose_device``), with nextpnr-ecp5. ``instance``: another
     component of ``components(core)`` instead, or ``"core"`` for the whole design in one
@@ -749,10 +750,17 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
     ``seeds``: nextpnr runs on the one netlist, one per placer seed (its Fmax varies by about
     +-10 % from seed to seed on one component). The result is that of the run with the median
     Fmax (the lower middle one for an even count: ``seed``, critical path, utilisation, log),
-    plus ``fmax_by_seed`` {seed: MHz} when more than one seed ran; ``seconds`` sums them all."""
+    plus ``fmax_by_seed`` {seed: MHz} when more than one seed ran; ``seconds`` is the wall time
+    of all of them. ``jobs``: how many of those nextpnr runs go at once (each is one
+    single-threaded process of a few GB on the whole design). ``keep_netlist``: copy the netlist
+    nextpnr reads (after the passes above) there, to place it again with other seeds or options."""
     seeds = tuple(seeds)
     if not seeds or any(not isinstance(s, int) or isinstance(s, bool) for s in seeds):
         raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must differ from each other, got {seeds!r}")
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     require_tool("yosys")
     pnr_name, pnr_exe = require_tool("nextpnr-ecp5")
     inst = instance or f"block{biggest_block(core)}"
@@ -811,24 +819,39 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
         # relative names, run in the netlist's directory: yowasp-nextpnr (WebAssembly) sees only
         # its working directory
         run_dir = netlist.parent
+        if keep_netlist is not None:
+            Path(keep_netlist).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(netlist, keep_netlist)
         t1 = time.monotonic()
-        runs = []                       # (Fmax, seed, parsed log, log path)
-        for seed in seeds:
+
+        def place_and_route(seed):
+            """One nextpnr run -> (Fmax, seed, parsed log, log path)."""
             log = run_dir / f"{mod}.seed{seed}.nextpnr.log"
-            try:
-                _run([pnr_exe, f"--{flag}", "--package", ECP5_PACKAGE, "--json", netlist.name,
-                      "--out-of-context", "--freq", f"{PNR_TARGET_MHZ:g}", "--seed", str(seed),
-                      "--threads", "1", "--timing-allow-fail", "--log", log.name, "--quiet"],
-                     run_dir, f"nextpnr-ecp5 ({inst} on {device}, seed {seed})")
-            except ToolError:
-                if keep_log is not None and log.exists():
-                    Path(keep_log).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(log, keep_log)
-                raise
+            _run([pnr_exe, f"--{flag}", "--package", ECP5_PACKAGE, "--json", netlist.name,
+                  "--out-of-context", "--freq", f"{PNR_TARGET_MHZ:g}", "--seed", str(seed),
+                  "--threads", "1", "--timing-allow-fail", "--log", log.name, "--quiet"],
+                 run_dir, f"nextpnr-ecp5 ({inst} on {device}, seed {seed})")
             parsed = parse_nextpnr_log(log.read_text())
-            runs.append((min(parsed["fmax_mhz"].values()), seed, parsed, log))
+            fmax = min(parsed["fmax_mhz"].values())
             if progress and len(seeds) > 1:
-                progress(f"nextpnr {inst} seed {seed}: {runs[-1][0]} MHz")
+                progress(f"nextpnr {inst} seed {seed}: {fmax} MHz")
+            return fmax, seed, parsed, log
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=min(jobs, len(seeds))) as pool:
+            futures = [pool.submit(place_and_route, seed) for seed in seeds]
+            concurrent.futures.wait(futures)
+        runs, failed = [], None
+        for seed, fut in zip(seeds, futures):
+            if fut.exception() is None:
+                runs.append(fut.result())
+            elif failed is None:
+                failed = seed, fut.exception()
+        if failed is not None:
+            log = run_dir / f"{mod}.seed{failed[0]}.nextpnr.log"
+            if keep_log is not None and log.exists():
+                Path(keep_log).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(log, keep_log)
+            raise failed[1]
         fmax, seed, parsed, log = sorted(runs)[(len(runs) - 1) // 2]
         if keep_log is not None:
             Path(keep_log).parent.mkdir(parents=True, exist_ok=True)

@@ -211,21 +211,36 @@ def test_pnr_reports_fmax(tiny_build):
 
 
 def test_pnr_seeds_median(tmp_path):
-    """Several nextpnr seeds on one netlist: the result is the median run's, every seed's Fmax
-    listed; bad seeds are a ValueError before any tool runs."""
+    """Several nextpnr seeds on one netlist, two at once: the result is the median run's, every
+    seed's Fmax listed, the placed netlist kept; bad seeds or job counts are a ValueError before
+    any tool runs."""
     core = IQLUT(tiny_model(), max_width=8)
-    for bad in ((), [1.5], (True,), "1"):
+    for bad in ((), [1.5], (True,), "1", (2, 2)):
         with pytest.raises(ValueError, match="seeds"):
             hs.pnr_ecp5(core, "tiny", instance="block1", seeds=bad)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="jobs"):
+            hs.pnr_ecp5(core, "tiny", instance="block1", jobs=bad)
     if hs.find_tool("yosys") is None or hs.find_tool("nextpnr-ecp5") is None:
         pytest.skip("no yosys / nextpnr-ecp5 (pip install 'iqlut-hw[synth]')")
-    p = hs.pnr_ecp5(core, "tiny", instance="block1", seeds=(1, 2, 3), keep_log=tmp_path / "l.log")
+    p = hs.pnr_ecp5(core, "tiny", instance="block1", seeds=(1, 2, 3), jobs=2,
+                    keep_log=tmp_path / "l.log", keep_netlist=tmp_path / "nl" / "placed.json")
     by = p["fmax_by_seed"]
     assert sorted(by) == ["1", "2", "3"] and all(1 < f < 1000 for f in by.values())
     assert p["fmax_mhz_min"] == sorted(by.values())[1] == by[str(p["seed"])]
     assert "Max frequency for clock" in (tmp_path / "l.log").read_text()
+    kept = json.loads((tmp_path / "nl" / "placed.json").read_text())
+    assert "tiny_block1" in kept["modules"]
     one = hs.pnr_ecp5(core, "tiny", instance="block1", seeds=[p["seed"]])
     assert "fmax_by_seed" not in one and one["fmax_mhz_min"] == p["fmax_mhz_min"]   # deterministic
+
+
+def test_area_vs_fold_bad_jobs_or_seeds(capsys):
+    """``--jobs 0`` or a repeated seed: exit 2 with a message, before any synthesis."""
+    from bench import area_vs_fold as av
+    for argv in (["--whole", "8", "--jobs", "0"], ["--whole", "8", "--seeds", "1", "1"]):
+        assert av.main(argv) == 2
+        assert "--jobs takes a positive count and --seeds distinct seeds" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------ DP16KD output registers
