@@ -220,11 +220,13 @@ def _commit() -> str:
         return "unknown"
 
 
-def whole(model, fold: int, max_width: int, seeds=(1,), dsp_layers=(), jobs: int = 1) -> dict:
+def whole(model, fold: int, max_width: int, seeds=(1,), dsp_layers=(), jobs: int = 1,
+          router: str | None = None) -> dict:
     """The whole design (``IQLUT``) at ``fold`` in one synth_ecp5 run, placed and routed out of
     context with nextpnr-ecp5 -> results/pnr_<model>_fold<F>.json (``..._dsp.json`` with DSP
     layers). ``dsp_layers``: as ``hw.build --dsp-layers`` (a tuple or "auto"). ``jobs``: nextpnr
-    runs (seeds) at once. nextpnr's log and the netlist it placed are kept in runs/."""
+    runs (seeds) at once; ``router``: nextpnr's (``hw.synth.PNR_ROUTERS``; None: its default).
+    nextpnr's log and the netlist it placed are kept in runs/."""
     from golden.fileutil import atomic_open
     from hw import synth as hs
     from hw.build import BuildError, resolve_dsp_layers, top_name
@@ -240,7 +242,8 @@ def whole(model, fold: int, max_width: int, seeds=(1,), dsp_layers=(), jobs: int
     stem = f"pnr_{model.name}_fold{fold}" + ("_dsp" if core.dsp_layers else "")
     p = hs.pnr_ecp5(core, top_name(model.name), instance="core", progress=_log,
                     keep_log=REPO / "runs" / f"{stem}.nextpnr.log", seeds=seeds, jobs=jobs,
-                    keep_netlist=REPO / "runs" / f"{stem}.netlist.json", fill=FIT_FILL)
+                    keep_netlist=REPO / "runs" / f"{stem}.netlist.json", fill=FIT_FILL,
+                    router=router or hs.PNR_ROUTER)
     rate = lr_rate(core, p["fmax_mhz_min"])
     out = {"model": model.name, "fold": fold, "max_width": max_width, "commit": _commit(),
            "dsp_layers": list(core.dsp_layers),
@@ -259,6 +262,7 @@ def main(argv=None) -> int:
     _commit()                       # the code this process loads (see _commit)
     from hw.build import BuildError, parse_dsp_layers
     from hw.fold import FOLDS
+    from hw.synth import PNR_ROUTERS
     ap = argparse.ArgumentParser(prog="python -m bench.area_vs_fold", description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="iq_l8c8")
     ap.add_argument("--folds", type=int, nargs="+", default=list(FOLDS), choices=FOLDS)
@@ -273,6 +277,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1], metavar="SEED",
                     help="nextpnr placer seeds (one run each on the same netlist; the median "
                          "Fmax is reported, every seed's listed)")
+    ap.add_argument("--router", choices=PNR_ROUTERS, default=None,
+                    help="with --whole: nextpnr's router (default: hw.synth.PNR_ROUTER)")
     ap.add_argument("--jobs", type=int, default=1, metavar="N",
                     help="with --whole: nextpnr runs (seeds) at once, one core and a few GB each")
     args = ap.parse_args(argv)
@@ -293,7 +299,7 @@ def main(argv=None) -> int:
                 hs.require_tool("nextpnr-ecp5")
         model = load_model(args.model)
         if args.whole:
-            whole(model, args.whole, args.max_width, args.seeds, args.dsp_layers, args.jobs)
+            whole(model, args.whole, args.max_width, args.seeds, args.dsp_layers, args.jobs, args.router)
             return 0
         data = json.loads(RESULTS.read_text()) if args.table else \
             measure(model, args.folds, skip, args.redo, args.max_width, args.seeds)

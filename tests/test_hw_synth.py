@@ -221,9 +221,11 @@ def test_pnr_seeds_median(tmp_path):
     for bad in (0, 1.5, True):
         with pytest.raises(ValueError, match="jobs"):
             hs.pnr_ecp5(core, "tiny", instance="block1", jobs=bad)
+    with pytest.raises(ValueError, match="router"):
+        hs.pnr_ecp5(core, "tiny", instance="block1", router="router3")
     if hs.find_tool("yosys") is None or hs.find_tool("nextpnr-ecp5") is None:
         pytest.skip("no yosys / nextpnr-ecp5 (pip install 'iqlut-hw[synth]')")
-    p = hs.pnr_ecp5(core, "tiny", instance="block1", seeds=(1, 2, 3), jobs=2,
+    p = hs.pnr_ecp5(core, "tiny", instance="block1", seeds=(1, 2, 3), jobs=2, router="router2",
                     keep_log=tmp_path / "l.log", keep_netlist=tmp_path / "nl" / "placed.json")
     by = p["fmax_by_seed"]
     assert sorted(by) == ["1", "2", "3"] and all(1 < f < 1000 for f in by.values())
@@ -231,7 +233,8 @@ def test_pnr_seeds_median(tmp_path):
     assert "Max frequency for clock" in (tmp_path / "l.log").read_text()
     kept = json.loads((tmp_path / "nl" / "placed.json").read_text())
     assert "tiny_block1" in kept["modules"]
-    one = hs.pnr_ecp5(core, "tiny", instance="block1", seeds=[p["seed"]])
+    assert p["router"] == "router2" and "router2" in (tmp_path / "l.log").read_text()
+    one = hs.pnr_ecp5(core, "tiny", instance="block1", seeds=[p["seed"]], router="router2")
     assert "fmax_by_seed" not in one and one["fmax_mhz_min"] == p["fmax_mhz_min"]   # deterministic
 
 
@@ -424,9 +427,18 @@ def test_dpfi_products_in_dsps(tmp_path, yosys_exe, dsp):
     a = hs.absorb_dsp_registers(netlist, "dpfi")
     assert a == {"dsps": 32, "inputs": 64, "outputs": 32, "flip_flops": a["flip_flops"]}
     cells = _cells(netlist, "dpfi")
+    driver, loads = hs._bit_maps(cells)
     for c in cells.values():
         if c["type"] == "MULT18X18D":
             assert {c["parameters"][f"REG_{x}_CLK"] for x in ("INPUTA", "INPUTB", "OUTPUT")} == {"CLK0"}
+            # a fabric register on each side (the route to and from the DSP rows is a cycle of
+            # its own): operands from flip-flops, the product used only by flip-flops
+            ins = [b for p, bits in c["connections"].items() if p[0] in "AB" and p[1:].isdigit()
+                   for b in bits if isinstance(b, int)]
+            assert ins and all(cells[driver[b][0]]["type"] == "TRELLIS_FF" for b in ins)
+            outs = [b for p, bits in c["connections"].items() if p[0] == "P" and p[1:].isdigit()
+                    for b in bits if isinstance(b, int) and b in loads]
+            assert outs and all(cells[n]["type"] == "TRELLIS_FF" for b in outs for n, _ in loads[b])
 
 
 def test_dpfi_products_in_dsps_inside_a_layer(tmp_path, yosys_exe):
