@@ -498,7 +498,7 @@ class StreamFIFO(wiring.Component):
             w_port, r_port = storage.write_port(), storage.read_port(domain="comb")
             m.d.comb += [w_port.addr.eq(produce), w_port.data.eq(self.i.payload.as_value()[lo:hi]),
                          w_port.en.eq(write), r_port.addr.eq(consume)]
-            data.append(r_port.data)
+            data.append(local(m, r_port.data, f"read_data{g}"))     # (one port name per group)
         read_data = Cat(*data)
         if self.push is not None:       # credit-driven read side; no enable on the output register
             from .credit import credit_counter      # (hw.credit imports this module)
