@@ -92,9 +92,7 @@ class DPFI(wiring.Component):
                 diff = Signal(signed(w.diff_bits), name=f"diff{n}_{c}")
                 m.d.comb += diff.eq((hi_n[c] - lo_n[c])[:w.diff_bits].as_signed())
                 diff1 = pipe.reg(diff, name=f"diff1_{n}_{c}")
-                lo_k = pipe.reg(lo_n[c], name=f"lo1_{n}_{c}")
-                for k in range(2, self.latency):
-                    lo_k = pipe.reg(lo_k, name=f"lo{k}_{n}_{c}")
+                lo_k = pipe.carry_value(lo_n[c], self.latency - 1, f"lo_{n}_{c}")
                 prod = Signal(signed(w.product_bits), name=f"prod{n}_{c}")
                 if self.dsp:
                     # fabric [diff1, t1] -> DSP [diff2, t2] -> DSP [prod3] -> fabric [prod4]; the

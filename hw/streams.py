@@ -348,9 +348,10 @@ class Fork(wiring.Component):
 NO_COLLISION = "iqlut_no_collision"
 
 
-def _pointer(m: Module, n: int, advance, name: str) -> Signal:
-    """An address into a ring of ``n`` entries, advanced (modulo ``n``) in each cycle of ``advance``."""
-    p = Signal(range(n), name=name)
+def _pointer(m: Module, n: int, advance, name: str, attrs=None) -> Signal:
+    """An address into a ring of ``n`` entries, advanced (modulo ``n``) in each cycle of ``advance``
+    (``attrs``: the register's attributes, e.g. ``keep`` for a copy)."""
+    p = Signal(range(n), name=name, attrs=attrs or {})
     with m.If(advance):
         m.d.sync += p.eq(Mux(p == n - 1, 0, p + 1))
     return p
@@ -487,11 +488,8 @@ class StreamFIFO(wiring.Component):
             m.d.comb += write.eq(self.i.valid & room)
             if g == 0:
                 m.d.comb += self.i.ready.eq(room)
-            produce = Signal(range(n), name="produce" + sfx, attrs=attrs)
-            consume = Signal(range(n), name="consume" + sfx, attrs=attrs)
-            for ptr, step in ((produce, write), (consume, do_read)):
-                with m.If(step):
-                    m.d.sync += ptr.eq(Mux(ptr == n - 1, 0, ptr + 1))
+            produce = _pointer(m, n, write, "produce" + sfx, attrs)
+            consume = _pointer(m, n, do_read, "consume" + sfx, attrs)
             if hi == lo:
                 continue
             m.submodules[f"storage{g}"] = storage = Memory(shape=hi - lo, depth=n, init=[])
