@@ -13,7 +13,7 @@ from .fold import fold_plan, fold_side
 from .nuqd import nuqd_layout
 from .streams import Pipe, array_shape, local, with_side
 
-__all__ = ["ROM_BRAM_MIN_DEPTH", "ROM_PORTS", "LutRom", "rom_layout"]
+__all__ = ["ROM_BRAM_MIN_DEPTH", "ROM_LOGIC_GROUP_BITS", "ROM_PORTS", "LutRom", "rom_layout"]
 
 #: "dual": one memory per table with two read ports (lo at i, hi at min(i+1, L-1));
 #: "banked": even and odd entries in two single-port memories, each read once, swapped by i's LSB.
@@ -23,6 +23,15 @@ ROM_PORTS = ("dual", "banked")
 #: ECP5; yosys keeps such ROMs as LUT logic otherwise, which at fold 8 costs ~14,000 LUT4 per
 #: 8 -> 8 block); shallower ones (the unfolded 16-word tables) stay logic.
 ROM_BRAM_MIN_DEPTH = 128
+
+#: a ROM kept as LUT logic with more than 16 words (more than one LUT4 per read-data bit) is
+#: split by entries into memories of at most this many bits per word, each read at its own copy
+#: of the address registers (``addr_<port><n>_dup<j>``, all of them kept: an unkept
+#: original is merged into a kept copy): one address register drove the read
+#: trees of all 128 bits of an upsampler word at fold 8 (~1,000 LUT4 per address bit), the whole
+#: design's critical path with ``--dsp-layers auto`` on e48ea67 (``addr_lo3`` -> a 6.16 ns net ->
+#: the LUT4 / PFUMX / L6MUX21 read tree -> the data register, 1.57 + 8.8 ns, 96.45 MHz)
+ROM_LOGIC_GROUP_BITS = 16
 
 
 def rom_layout(lanes: int, c_out: int, entry_bits: int, frac_bits: int, side):
@@ -111,19 +120,32 @@ class LutRom(wiring.Component):
             return "interleaved"
         return "stacked"
 
+    def entry_groups(self, depth: int) -> list[tuple[int, int]]:
+        """The output entries [e0, e1) of each memory that a read slot's table memory of
+        ``depth`` words is split into: one group for block RAM (``ROM_BRAM_MIN_DEPTH``) and for
+        logic of at most 16 words, else groups of ``ROM_LOGIC_GROUP_BITS`` bits."""
+        if depth >= ROM_BRAM_MIN_DEPTH or depth <= 16:
+            return [(0, self.c_out)]
+        per = max(1, ROM_LOGIC_GROUP_BITS // self.storage_bits)
+        return [(e, min(e + per, self.c_out)) for e in range(0, self.c_out, per)]
+
     @property
     def memories(self) -> list[dict]:
-        """Every memory: name, depth (words), word bits, read ports, layout (``layout``)."""
-        wb, out = self.c_out * self.storage_bits, []
+        """Every memory: name, depth (words), word bits, read ports, layout (``layout``); a
+        logic ROM split by entries (``entry_groups``) is one memory per group, named
+        ``<table memory>_g<j>``."""
+        out = []
         for g in range(self.lanes_per_beat):
             t = len(self.slot_tables(g))
             if self.reads == 2 and self.ports == "banked":
-                halves = (("even", (self.levels + 1) // 2), ("odd", self.levels // 2))
-                out += [{"name": f"rom{g}_{h}", "depth": t * d, "word_bits": wb, "reads": 1,
-                         "layout": self.layout(t, d)} for h, d in halves]
+                halves = ((f"rom{g}_even", (self.levels + 1) // 2, 1), (f"rom{g}_odd", self.levels // 2, 1))
             else:
-                out.append({"name": f"rom{g}", "depth": t * self.levels, "word_bits": wb,
-                            "reads": self.reads, "layout": self.layout(t, self.levels)})
+                halves = ((f"rom{g}", self.levels, self.reads),)
+            for name, d, reads in halves:
+                groups = self.entry_groups(t * d)
+                out += [{"name": name + (f"_g{j}" if len(groups) > 1 else ""), "depth": t * d,
+                         "word_bits": (e1 - e0) * self.storage_bits, "reads": reads,
+                         "layout": self.layout(t, d)} for j, (e0, e1) in enumerate(groups)]
         return out
 
     def elaborate(self, platform):
@@ -134,14 +156,27 @@ class LutRom(wiring.Component):
         pipe.carry(self.i.p, self.o.p, "side", "frac", stages=3)
         word = array_shape(signed(self.storage_bits), self.c_out)
 
-        def memory(name, rows, reads=1):
+        def memory(name, rows, addrs):
+            """A table memory of ``rows`` (words of c_out entries) read at each of ``addrs``
+            ((address, register name); registered here, stage 1), split by entries
+            (``entry_groups``), each group read at its own copies of the address registers.
+            Returns the read data (whole words) of each address."""
             attrs = {"rom_style": "block"} if len(rows) >= ROM_BRAM_MIN_DEPTH else None
-            mem = Memory(shape=word, depth=len(rows), init=[[int(v) for v in r] for r in rows],
-                         attrs=attrs)
-            m.submodules[name] = mem
-            rps = [mem.read_port() for _ in range(reads)]
-            m.d.comb += [rp.en.eq(pipe.en) for rp in rps]
-            return rps if reads > 1 else rps[0]
+            groups, datas = self.entry_groups(len(rows)), [[] for _ in addrs]
+            for j, (e0, e1) in enumerate(groups):
+                mem = Memory(shape=array_shape(signed(self.storage_bits), e1 - e0), depth=len(rows),
+                             init=[[int(v) for v in r[e0:e1]] for r in rows], attrs=attrs)
+                m.submodules[name + (f"_g{j}" if len(groups) > 1 else "")] = mem
+                for r, (a, a_name) in enumerate(addrs):
+                    rp = mem.read_port()
+                    a_reg = pipe.reg(a, range(len(rows)), name=a_name + (f"_dup{j}" if len(groups) > 1 else ""))
+                    m.d.comb += [rp.en.eq(pipe.en), rp.addr.eq(a_reg)]
+                    datas[r].append(rp.data)
+            if len(groups) == 1:
+                return [d[0] for d in datas]
+            words = [Signal(word, name=f"{name}_data{r}") for r in range(len(addrs))]
+            m.d.comb += [w_.eq(Cat(*d)) for w_, d in zip(words, datas)]
+            return words
 
         def narrow(dst, src):   # storage_bits -> derived entry_bits, per entry (lossless)
             if self.storage_bits == eb:
@@ -168,7 +203,7 @@ class LutRom(wiring.Component):
                     return [per_tab[s][a] for a in range(depth) for s in range(len(tabs))], depth
                 return [r for t in per_tab for r in t], depth
 
-            def addr(depth, a, name):   # registered (stage 1), in the memory's address width
+            def addr(depth, a, name):   # (the memory's address of word a, its register's name)
                 bits, how = (depth - 1).bit_length(), self.layout(len(tabs), depth)
                 if how == "stacked_pow2":
                     a = Cat(a[:bits], sub)          # s * depth + a, no adder
@@ -176,7 +211,7 @@ class LutRom(wiring.Component):
                     a = Cat(sub, a)                 # a * S + s, no adder
                 elif how == "stacked":
                     a = sub * depth + a
-                return pipe.reg(a, range(len(tabs) * depth), name=f"addr_{name}{n}")
+                return a, f"addr_{name}{n}"
             if len(tabs) < S:        # padding at the last sub-beat(s): read as zeros
                 pad = pipe.carry_value(sub >= len(tabs), 2, f"pad{n}")
                 zero = [Signal(word, name=f"lo_pad{n}"), Signal(word, name=f"hi_pad{n}")]
@@ -190,27 +225,25 @@ class LutRom(wiring.Component):
                 narrow(dst, src)
             if not w.frac_bits:
                 rows, depth = stacked(lambda t: t)
-                lo = memory(f"rom{n}", rows)
-                m.d.comb += lo.addr.eq(addr(depth, i, "lo"))
-                out(lo_out[n], lo.data, 0)
+                lo, = memory(f"rom{n}", rows, [addr(depth, i, "lo")])
+                out(lo_out[n], lo, 0)
             elif self.ports == "dual":
                 rows, depth = stacked(lambda t: t)
-                lo, hi = memory(f"rom{n}", rows, reads=2)
-                m.d.comb += [lo.addr.eq(addr(depth, i, "lo")),
-                             hi.addr.eq(addr(depth, Mux(i == L - 1, L - 1, i + 1), "hi"))]
-                out(lo_out[n], lo.data, 0)
-                out(hi_out[n], hi.data, 1)
+                lo, hi = memory(f"rom{n}", rows, [addr(depth, i, "lo"),
+                                                  addr(depth, Mux(i == L - 1, L - 1, i + 1), "hi")])
+                out(lo_out[n], lo, 0)
+                out(hi_out[n], hi, 1)
             else:
                 rows_e, n_even = stacked(lambda t: t[0::2])
                 rows_o, n_odd = stacked(lambda t: t[1::2])
-                even, odd = memory(f"rom{n}_even", rows_e), memory(f"rom{n}_odd", rows_o)
                 a_even, a_odd = (i + 1) >> 1, i >> 1
-                m.d.comb += [even.addr.eq(addr(n_even, Mux(a_even >= n_even, n_even - 1, a_even), "even")),
-                             odd.addr.eq(addr(n_odd, Mux(a_odd >= n_odd, n_odd - 1, a_odd), "odd"))]
+                even, = memory(f"rom{n}_even", rows_e,
+                               [addr(n_even, Mux(a_even >= n_even, n_even - 1, a_even), "even")])
+                odd, = memory(f"rom{n}_odd", rows_o,
+                              [addr(n_odd, Mux(a_odd >= n_odd, n_odd - 1, a_odd), "odd")])
                 parity = pipe.carry_value(i[0], 2, f"parity{n}")
                 lo_raw, hi_raw = Signal(word, name=f"lo_raw{n}"), Signal(word, name=f"hi_raw{n}")
-                m.d.comb += [lo_raw.eq(Mux(parity, odd.data, even.data)),
-                             hi_raw.eq(Mux(parity, even.data, odd.data))]
+                m.d.comb += [lo_raw.eq(Mux(parity, odd, even)), hi_raw.eq(Mux(parity, even, odd))]
                 out(lo_out[n], lo_raw, 0)
                 out(hi_out[n], hi_raw, 1)
         return m

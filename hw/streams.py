@@ -357,18 +357,20 @@ def _pointer(m: Module, n: int, advance, name: str, attrs=None) -> Signal:
     return p
 
 
-def _levels(m: Module, n: int, do_write, do_read, read_seen):
+def _levels(m: Module, n: int, do_write, do_read, read_seen, w_read=None):
     """The two fill levels of a ring of ``n`` memory entries, each kept on its own side: the
     writer's ``w_level`` (writes minus the reads it has seen one register late, ``read_seen``,
-    a 1-bit signal the caller names and this registers from ``do_read``) and the reader's
-    ``r_level`` (the writes it has seen one register late, minus reads). So no path runs from one
-    side's enable to the other side's counters in one cycle; the writer's view is conservative
-    (a slot read is free for it one cycle later), the reader sees a write one cycle late.
-    Returns (w_level, r_level)."""
+    a 1-bit signal the caller names and this registers from ``do_read``; or ``w_read``, a later
+    copy of it the caller registers) and the reader's ``r_level`` (the writes it has seen one
+    register late, minus reads). So no path runs from one side's enable to the other side's
+    counters in one cycle; the writer's view is conservative (a slot read is free for it one
+    cycle later, or as many as ``w_read`` lags ``do_read``), the reader sees a write one cycle
+    late. Returns (w_level, r_level)."""
     w_level, r_level = Signal(range(n + 1), name="w_level"), Signal(range(n + 1), name="r_level")
     write_seen = Signal(name="write_seen")
+    w_read = read_seen if w_read is None else w_read
     m.d.sync += [write_seen.eq(do_write), read_seen.eq(do_read),
-                 w_level.eq(w_level + do_write - read_seen), r_level.eq(r_level + write_seen - do_read)]
+                 w_level.eq(w_level + do_write - w_read), r_level.eq(r_level + write_seen - do_read)]
     return w_level, r_level
 
 
@@ -398,7 +400,7 @@ class StreamFIFO(wiring.Component):
     cycle (one shared level was the critical path at fold 16 on 6143ab4 and bb468d4: block 2's
     window FIFO level -> write enable -> level, 1.00 + 9.01 ns, and the upsampler's window serializer
     -> read enable -> level, 1.23 + 7.72 ns); the writer's view is conservative (an entry read
-    is free for it one cycle later). ``depth`` + 1 entries too; latency ``LUTRAM_LATENCY``.
+    is free for it two cycles later). ``depth`` + 1 entries too; latency ``LUTRAM_LATENCY``.
 
     ``push`` (an int, with ``lutram``): a **credit-driven read side** for a reader that sits far
     away. ``o`` is then an ``always_ready`` stream, and the reader has room for ``push`` beats: the
@@ -471,23 +473,39 @@ class StreamFIFO(wiring.Component):
         of a 270-bit FIFO's ~75 LUT-RAM cells was placed at their centre, far from the fill
         level it also updates (the whole design's critical path at fold 8 on e778f4b: block 2's
         window FIFO, ``w_level`` -> ``do_write`` -> ``w_level``, 1.00 + 8.48 ns). ``room`` is
-        the writer's "not full" (``w_level != depth``), registered from the level's next value."""
+        the writer's "not full" (``w_level != depth``), registered from the level's next value.
+        The writer sees a read two registers late, through ``read_seen_w``, a copy of
+        ``read_seen`` of its own: ``read_seen`` also starts the credit return (``hw.ec``) and so
+        sits at the read side, and with it feeding ``room_next`` directly that was the whole
+        design's critical path at fold 8 on 8e80c88 (block 4's window FIFO, ``read_seen`` -> a
+        3.74 ns net -> ``room_next`` -> the ``room_dup`` copies, 109.06 MHz). An entry read is
+        free for the writer one cycle later than before: the loops' credits return later still."""
         m = Module()
         n, width = self.depth, self.width
         spans = [(lo, min(lo + Pipe.FANOUT, width)) for lo in range(0, width, Pipe.FANOUT)]
         do_write, do_read = Signal(name="do_write"), Signal(name="do_read")
-        w_level, r_level = _levels(m, n, do_write, do_read, self.read_seen)
+        read_seen_w = Signal(name="read_seen_w")
+        m.d.sync += read_seen_w.eq(self.read_seen)
+        w_level, r_level = _levels(m, n, do_write, do_read, self.read_seen, read_seen_w)
         room_next = Signal(name="room_next")
-        m.d.comb += room_next.eq(w_level + do_write - self.read_seen != n)
+        m.d.comb += room_next.eq(w_level + do_write - read_seen_w != n)
         data = []
         for g, (lo, hi) in enumerate(spans or [(0, 0)]):
-            sfx, attrs = (f"_dup{g}", {"keep": 1}) if g else ("", {})
+            # every group's copies named ``_dup<g>`` and kept when there are several: yosys'
+            # opt_merge merges an unkept register into a kept copy, and a copy that is also an
+            # output port (``i.ready``) loses its ``keep`` (the flip-flop drives the port's
+            # net, which ``hw.synth``'s setattr does not select), so ``i.ready`` is one more copy
+            sfx, attrs = (f"_dup{g}", {"keep": 1}) if len(spans) > 1 else ("", {})
             room = Signal(init=1, name="room" + sfx, attrs=attrs)
             m.d.sync += room.eq(room_next)
             write = do_write if g == 0 else Signal(name="do_write" + sfx)
             m.d.comb += write.eq(self.i.valid & room)
             if g == 0:
-                m.d.comb += self.i.ready.eq(room)
+                ready = room
+                if sfx:
+                    ready = Signal(init=1, name="room")
+                    m.d.sync += ready.eq(room_next)
+                m.d.comb += self.i.ready.eq(ready)
             produce = _pointer(m, n, write, "produce" + sfx, attrs)
             consume = _pointer(m, n, do_read, "consume" + sfx, attrs)
             if hi == lo:

@@ -4,6 +4,7 @@ golden function, EC and the whole top = golden at folds 1, 4 and 16 under random
 throughput (cycles per LR pixel), the shrunken datapath counts and the parameter checks. All in the
 Amaranth simulator."""
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from hw.dpfi import DPFI
 from hw.ec import EC, Accumulate
 from hw.fold import FOLDS, Deserializer, Serializer, fold_plan
 from hw.nuqd import NUQD
-from hw.rom import LutRom
+from hw.rom import ROM_BRAM_MIN_DEPTH, ROM_LOGIC_GROUP_BITS, LutRom
 from hw.streams import StreamFIFO
 from hw.testing import concat, pixel_beats, stream_test
 from hw.top import IQLUT
@@ -262,7 +263,18 @@ def test_folded_rom_reads_each_lanes_table(cfg, n, fold, ports):
                 assert g["hi"][slot] == list(lut[c, min(i + 1, L - 1), jy, jx, :])
     assert dut.rom_bits == lut.size * m.config.entry_bits
     assert sum(mem["depth"] * mem["word_bits"] for mem in dut.memories) == dut.rom_bits
-    assert len(dut.memories) == P * (2 if ports == "banked" and w.frac_bits else 1)
+    # one table memory per slot (and bank); a logic one deeper than 16 words split by entries
+    # into memories of at most ROM_LOGIC_GROUP_BITS bits per word, each with its own addresses
+    bases: dict[str, list] = {}
+    for mem in dut.memories:
+        bases.setdefault(re.sub(r"_g\d+$", "", mem["name"]), []).append(mem)
+    assert len(bases) == P * (2 if ports == "banked" and w.frac_bits else 1)
+    per = max(1, ROM_LOGIC_GROUP_BITS // m.config.entry_bits)
+    for parts in bases.values():
+        split = 16 < parts[0]["depth"] < ROM_BRAM_MIN_DEPTH
+        assert len(parts) == (-(-layer.c_out // per) if split else 1)
+        assert sum(p_["word_bits"] for p_ in parts) == layer.c_out * m.config.entry_bits
+        assert all(p_["word_bits"] <= ROM_LOGIC_GROUP_BITS for p_ in parts) or not split
 
 
 @pytest.mark.parametrize("lanes,fold", [(8, 4), (5, 2), (32, 16), (3, 16)])

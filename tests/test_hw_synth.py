@@ -266,33 +266,76 @@ def _cells(netlist, top):
     return json.loads(netlist.read_text())["modules"][top]["cells"]
 
 
+def _cells_module(netlist, top):
+    return json.loads(netlist.read_text())["modules"][top]
+
+
+def _separate_copies(mod: dict, pattern: str) -> dict:
+    """The register copies in the synthesized module ``mod`` whose net names match ``pattern``
+    (groups: the register, the copy index) as {register: {index: bits}}, after asserting that
+    every copy is flip-flops of its own (no two copies merged into one net by ``opt_merge``)."""
+    import re
+    ff_q = {c["connections"]["Q"][0] for c in mod["cells"].values() if c["type"] == "TRELLIS_FF"}
+    copies: dict = {}
+    for name, net in mod["netnames"].items():
+        hit = re.fullmatch(pattern, name)
+        if hit:
+            copies.setdefault(hit.group(1), {})[int(hit.group(2))] = tuple(net["bits"])
+    for reg, group in copies.items():
+        bits = [b for net in group.values() for b in net]
+        assert len(bits) == len(set(bits)), f"copies of {reg} merged"
+        assert set(bits) <= ff_q, f"a copy of {reg} is not a flip-flop"
+    return copies
+
+
 def test_fanout_copies_survive_synthesis(tmp_path, yosys_exe):
     """The register copies made against fan-out (``*_dup<k>``: the DPFI fraction per output
     channel, each pipeline's output-valid copies behind its enable groups) stay separate
     flip-flops through synth_ecp5 — yosys' opt_merge would merge identical registers back into
     one net."""
-    import re
-
     from golden.modelfile import load_model
     from hw.dpfi import DPFI
     m = load_model("iq_l8c8")
     layer = m.config.layers[1]
     dut = DPFI(m.widths[1], layer.kernel ** 2 * layer.c_in, layer.c_out, fold=16)
     netlist, _ = _ecp5_netlist(yosys_exe, dut, "dpfi", tmp_path)
-    mod = json.loads(netlist.read_text())["modules"]["dpfi"]
-    ff_q = {c["connections"]["Q"][0] for c in mod["cells"].values() if c["type"] == "TRELLIS_FF"}
-    copies = {}
-    for name, net in mod["netnames"].items():
-        hit = re.search(r"(t1_\d+|valid)_dup(\d+)$", name)
-        if hit:
-            copies.setdefault(hit.group(1), {})[int(hit.group(2))] = tuple(net["bits"])
+    copies = _separate_copies(_cells_module(netlist, "dpfi"), r".*?(t1_\d+|valid)_dup(\d+)")
     assert set(copies) == {*(f"t1_{n}" for n in range(dut.lanes_per_beat)), "valid"}, copies.keys()
     assert all(len(v) == layer.c_out for k, v in copies.items() if k != "valid")
     assert len(copies["valid"]) >= 2
-    for group in copies.values():
-        bits = [b for net in group.values() for b in net]
-        assert len(bits) == len(set(bits)), "copies merged"
-        assert set(bits) <= ff_q                  # each a flip-flop of its own
+
+
+def test_logic_rom_groups_get_own_address_registers(tmp_path, yosys_exe):
+    """A LUT-logic ROM deeper than 16 words (the shipped IQ-Block 0 at fold 8: 64 words of 64
+    bits, two read ports) is split into memories of ``ROM_LOGIC_GROUP_BITS`` bits per word, each
+    read at its own address registers: after synth_ecp5 every group's ``addr_<port>0_dup<j>``
+    is a flip-flop set of its own (not merged back into one register driving all read trees),
+    and no memory is left (all of it is LUT logic)."""
+    from golden.modelfile import load_model
+    from hw.rom import ROM_LOGIC_GROUP_BITS, LutRom
+    m = load_model("iq_l8c8")
+    dut = LutRom(m.layers[0].lut, m.config.entry_bits, m.widths[0], fold=8)
+    groups = 64 // ROM_LOGIC_GROUP_BITS
+    assert [(mem["depth"], mem["word_bits"]) for mem in dut.memories] == [(64, ROM_LOGIC_GROUP_BITS)] * groups
+    netlist, _ = _ecp5_netlist(yosys_exe, dut, "rom", tmp_path)
+    mod = _cells_module(netlist, "rom")
+    assert not any(c["type"] in ("DP16KD", "PDPW16KD") for c in mod["cells"].values())
+    addrs = _separate_copies(mod, r"(?:.*\.)?addr_(lo|hi)0_dup(\d+)")
+    assert {k: sorted(v) for k, v in addrs.items()} == {p_: list(range(groups)) for p_ in ("lo", "hi")}
+
+
+def test_lutram_fifo_groups_keep_their_own_state(tmp_path, yosys_exe):
+    """A LUT-RAM FIFO wider than ``Pipe.FANOUT`` keeps, per group of bits, its own "not full"
+    flag (``room_dup<g>``) and pointers (``produce_dup<g>``, ``consume_dup<g>``) through
+    synth_ecp5: separate flip-flops, none merged into another group's (the group-0 flag used to
+    be ``i.ready`` itself, lost its ``keep`` and was merged into group 1's)."""
+    from amaranth import unsigned
+
+    from hw.streams import StreamFIFO, pixel_layout
+    dut = StreamFIFO(pixel_layout(unsigned(13), 10), 12, lutram=True)      # 132 bits: 3 groups
+    netlist, _ = _ecp5_netlist(yosys_exe, dut, "fifo", tmp_path)
+    state = _separate_copies(_cells_module(netlist, "fifo"), r"(room|produce|consume)_dup(\d+)")
+    assert {k: sorted(v) for k, v in state.items()} == {k: [0, 1, 2] for k in ("room", "produce", "consume")}
 
 
 def test_bram_output_registers_absorbed(tmp_path, yosys_exe):
