@@ -101,7 +101,7 @@ def memories(top: IQLUT) -> list[dict]:
         for g in _group(ec.rom.memories):
             out.append({"kind": "ROM", "where": name, **g})
         for kind, f in (("window FIFO", ec.window_fifo), ("output FIFO", ec.fifo)):
-            out.append({"kind": kind, "where": name, "count": 1, "depth": f.depth,
+            out.append({"kind": kind, "where": name, "count": 1, "depth": f.words,
                         "word_bits": f.width, "reads": 1})
     cg = top.bilinear.window.columns
     count, bits = cg.line_buffer_memories

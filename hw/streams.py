@@ -357,7 +357,7 @@ def _pointer(m: Module, n: int, advance, name: str, attrs=None) -> Signal:
     return p
 
 
-def _levels(m: Module, n: int, do_write, do_read, read_seen, w_read=None):
+def _levels(m: Module, n: int, do_write, do_read, read_seen, w_read=None, write_seen=None, w_write=None):
     """The two fill levels of a ring of ``n`` memory entries, each kept on its own side: the
     writer's ``w_level`` (writes minus the reads it has seen one register late, ``read_seen``,
     a 1-bit signal the caller names and this registers from ``do_read``; or ``w_read``, a later
@@ -365,12 +365,15 @@ def _levels(m: Module, n: int, do_write, do_read, read_seen, w_read=None):
     register late, minus reads). So no path runs from one side's enable to the other side's
     counters in one cycle; the writer's view is conservative (a slot read is free for it one
     cycle later, or as many as ``w_read`` lags ``do_read``), the reader sees a write one cycle
-    late. Returns (w_level, r_level)."""
+    late (``write_seen``: the caller's register for it, else one made here; ``w_write``: the
+    writes the writer counts, default ``do_write``, or a registered copy the caller makes).
+    Returns (w_level, r_level)."""
     w_level, r_level = Signal(range(n + 1), name="w_level"), Signal(range(n + 1), name="r_level")
-    write_seen = Signal(name="write_seen")
+    write_seen = Signal(name="write_seen") if write_seen is None else write_seen
     w_read = read_seen if w_read is None else w_read
+    w_write = do_write if w_write is None else w_write
     m.d.sync += [write_seen.eq(do_write), read_seen.eq(do_read),
-                 w_level.eq(w_level + do_write - w_read), r_level.eq(r_level + write_seen - do_read)]
+                 w_level.eq(w_level + w_write - w_read), r_level.eq(r_level + write_seen - do_read)]
     return w_level, r_level
 
 
@@ -400,7 +403,8 @@ class StreamFIFO(wiring.Component):
     cycle (one shared level was the critical path at fold 16 on 6143ab4 and bb468d4: block 2's
     window FIFO level -> write enable -> level, 1.00 + 9.01 ns, and the upsampler's window serializer
     -> read enable -> level, 1.23 + 7.72 ns); the writer's view is conservative (an entry read
-    is free for it two cycles later). ``depth`` + 1 entries too; latency ``LUTRAM_LATENCY``.
+    is free for it two cycles later). ``depth`` + 2 entries (``depth`` + 1 words of memory,
+    ``_elaborate_lutram``); latency ``LUTRAM_LATENCY``.
 
     ``push`` (an int, with ``lutram``): a **credit-driven read side** for a reader that sits far
     away. ``o`` is then an ``always_ready`` stream, and the reader has room for ``push`` beats: the
@@ -428,7 +432,11 @@ class StreamFIFO(wiring.Component):
                 raise ValueError("push (a credit-driven read side) needs lutram=True")
         self.shape, self.depth, self.lutram, self.push = shape, depth, bool(lutram), push
         self.width = Shape.cast(shape).width
-        self.bits = self.width * depth
+        #: words of the memory: ``depth`` (block RAM form: ``depth`` - 1, plus the read
+        #: register); ``lutram``: ``depth`` + 1 (the "not full" flag is registered without the
+        #: cycle's write, one entry of slack)
+        self.words = depth + 1 if lutram else depth
+        self.bits = self.width * self.words
         if lutram:
             self.latency = self.LUTRAM_LATENCY
             #: (``lutram``) a flip-flop, 1 in the cycle after an entry left the memory for the
@@ -479,16 +487,28 @@ class StreamFIFO(wiring.Component):
         sits at the read side, and with it feeding ``room_next`` directly that was the whole
         design's critical path at fold 8 on 8e80c88 (block 4's window FIFO, ``read_seen`` -> a
         3.74 ns net -> ``room_next`` -> the ``room_dup`` copies, 109.06 MHz). An entry read is
-        free for the writer one cycle later than before: the loops' credits return later still."""
+        free for the writer one cycle later than before: the loops' credits return later still.
+        The writer also counts its own writes a register late (``write_seen_dup1``; the reader's
+        copy is ``write_seen_dup0``, both kept), so ``room_next`` is a function of flip-flops
+        only: with ``w_level + do_write`` (``do_write`` = ``i.valid & room``) it was the whole
+        design's critical path at fold 8 on a617bc9 (block 0's window FIFO: ``room`` -> 2.69 ns
+        -> ``do_write``, placed by the writer, -> 2.85 ns back -> the level's carry chain ->
+        ``room``, 2.22 + 6.94 ns, 109.08 MHz). Not knowing the cycle's write, ``room`` says "not
+        full" only with two entries free, so the memory has ``depth`` + 1 words: ``depth``
+        entries fit whatever the timing of the writes."""
         m = Module()
-        n, width = self.depth, self.width
+        n, width = self.words, self.width
         spans = [(lo, min(lo + Pipe.FANOUT, width)) for lo in range(0, width, Pipe.FANOUT)]
         do_write, do_read = Signal(name="do_write"), Signal(name="do_read")
         read_seen_w = Signal(name="read_seen_w")
         m.d.sync += read_seen_w.eq(self.read_seen)
-        w_level, r_level = _levels(m, n, do_write, do_read, self.read_seen, read_seen_w)
+        write_seen_r = Signal(name="write_seen_dup0", attrs={"keep": 1})
+        write_seen_w = Signal(name="write_seen_dup1", attrs={"keep": 1})
+        m.d.sync += write_seen_w.eq(do_write)
+        w_level, r_level = _levels(m, n, do_write, do_read, self.read_seen, read_seen_w,
+                                   write_seen_r, write_seen_w)
         room_next = Signal(name="room_next")
-        m.d.comb += room_next.eq(w_level + do_write - read_seen_w != n)
+        m.d.comb += room_next.eq(w_level + write_seen_w - read_seen_w <= n - 2)
         data = []
         for g, (lo, hi) in enumerate(spans or [(0, 0)]):
             # every group's copies named ``_dup<g>`` and kept when there are several: yosys'

@@ -326,16 +326,17 @@ def test_logic_rom_groups_get_own_address_registers(tmp_path, yosys_exe):
 
 def test_lutram_fifo_groups_keep_their_own_state(tmp_path, yosys_exe):
     """A LUT-RAM FIFO wider than ``Pipe.FANOUT`` keeps, per group of bits, its own "not full"
-    flag (``room_dup<g>``) and pointers (``produce_dup<g>``, ``consume_dup<g>``) through
-    synth_ecp5: separate flip-flops, none merged into another group's (the group-0 flag used to
+    flag (``room_dup<g>``) and pointers (``produce_dup<g>``, ``consume_dup<g>``), and each side
+    its own register of the writes (``write_seen_dup0`` / ``_dup1``), through synth_ecp5: separate flip-flops, none merged into another group's (the group-0 flag used to
     be ``i.ready`` itself, lost its ``keep`` and was merged into group 1's)."""
     from amaranth import unsigned
 
     from hw.streams import StreamFIFO, pixel_layout
     dut = StreamFIFO(pixel_layout(unsigned(13), 10), 12, lutram=True)      # 132 bits: 3 groups
     netlist, _ = _ecp5_netlist(yosys_exe, dut, "fifo", tmp_path)
-    state = _separate_copies(_cells_module(netlist, "fifo"), r"(room|produce|consume)_dup(\d+)")
-    assert {k: sorted(v) for k, v in state.items()} == {k: [0, 1, 2] for k in ("room", "produce", "consume")}
+    state = _separate_copies(_cells_module(netlist, "fifo"), r"(room|produce|consume|write_seen)_dup(\d+)")
+    assert {k: sorted(v) for k, v in state.items()} == {**{k: [0, 1, 2] for k in ("room", "produce", "consume")},
+                                                        "write_seen": [0, 1]}     # the reader's, the writer's
 
 
 def test_bram_output_registers_absorbed(tmp_path, yosys_exe):
